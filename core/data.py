@@ -1,0 +1,185 @@
+"""Loading image-classification datasets through `datasets`, decoded once into cached uint8 tensors.
+
+A *source* is a Hugging Face hub id, a local dataset folder in the hub's layout (parquet files plus a
+README with `configs`), or an image folder with one sub-folder per class (optionally below `train/`
+and `test/`). Each split is decoded once into an N x 1 x H x W uint8 tensor and cached on disk, keyed by
+source, split and image size, so later runs start in well under a second.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .images import prepare_image
+
+CACHE_VERSION = 1
+CACHE_ENV_VAR = "STUDY_CACHE_DIR"
+
+
+class DataSourceError(RuntimeError):
+    """A data source that cannot be read; the message is one sentence for the user."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What a task's data looks like and where it comes from by default."""
+
+    hub_id: str
+    env_var: str
+    classes: tuple[str, ...]
+    image_size: int
+    aliases: dict[str, str]  # other spellings of class names (folder names) -> class name
+    bundled: Path | None = None  # small sample shipped in the repo, source name "bundled"
+
+    def class_index(self, name: str) -> int:
+        key = name.strip().lower()
+        lookup = {c.lower(): i for i, c in enumerate(self.classes)}
+        lookup.update({a.lower(): self.classes.index(c) for a, c in self.aliases.items()})
+        if key not in lookup:
+            raise DataSourceError(f"class folder {name!r} is not one of {', '.join(self.classes)}")
+        return lookup[key]
+
+
+@dataclass
+class ImageSplit:
+    images: torch.Tensor  # N x 1 x H x W, uint8
+    labels: torch.Tensor  # N, int64
+    classes: tuple[str, ...]
+    source: str
+    split: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def head(self, n: int | None) -> "ImageSplit":
+        """The first n images (the shared data is shuffled within each split, so a prefix mixes classes)."""
+        if n is None or n >= len(self):
+            return self
+        return ImageSplit(self.images[:n], self.labels[:n], self.classes, self.source, self.split)
+
+
+def resolve_source(spec: DatasetSpec, source: str | None) -> str:
+    """The explicit source, else the task's environment variable, else the hub id."""
+    source = (source or os.environ.get(spec.env_var) or spec.hub_id).strip()
+    if source == "bundled":
+        if spec.bundled is None:
+            raise DataSourceError("this task ships no bundled sample")
+        return str(spec.bundled)
+    return source
+
+
+def is_local(source: str) -> bool:
+    return Path(source).expanduser().exists()
+
+
+def cache_dir() -> Path:
+    root = os.environ.get(CACHE_ENV_VAR) or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dl-study"
+    return Path(root)
+
+
+def _fingerprint(source: str) -> str:
+    """Identity of a source for the cache: hub id, or path plus the size and mtime of every file."""
+    if not is_local(source):
+        return f"hub:{source}"
+    root = Path(source).expanduser().resolve()
+    files = sorted(p for p in root.rglob("*") if p.is_file() and ".cache" not in p.parts)
+    parts = [str(root)] + [f"{p.relative_to(root)}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files]
+    return "\n".join(parts)
+
+
+def _cache_path(source: str, split: str, size: int) -> Path:
+    key = hashlib.sha1(f"v{CACHE_VERSION}\n{size}\n{_fingerprint(source)}".encode()).hexdigest()[:20]
+    return cache_dir() / f"{key}-{split}-{size}px.npz"
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+        return True  # let `datasets` try its own offline cache
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _load_hf_split(spec: DatasetSpec, source: str, split: str):
+    """The `datasets` split for a source, carving a seeded stratified test split when there is none."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    if is_local(source):
+        path = str(Path(source).expanduser())
+    else:
+        if not _hub_reachable():
+            raise DataSourceError(
+                f"Could not reach the Hugging Face hub to download '{source}'; set {spec.env_var} "
+                "to a local copy (a dataset folder or an image folder with one sub-folder per class)."
+            )
+        path = source
+    try:
+        dsd = datasets.load_dataset(path)
+    except DataSourceError:
+        raise
+    except Exception as exc:  # datasets raises many types; the user needs one sentence
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataSourceError(f"Could not load the dataset from '{source}': {first}") from None
+    if split in dsd:
+        return dsd[split]
+    if split == "test" and list(dsd) == ["train"]:
+        # An image folder without a test/ folder: hold out 20 %, stratified and seeded like the hub's split.
+        return dsd["train"].train_test_split(test_size=0.2, stratify_by_column="label", seed=0)["test"]
+    if split == "train" and list(dsd) == ["train"]:
+        return dsd["train"]
+    raise DataSourceError(f"'{source}' has no split '{split}' (it has: {', '.join(dsd)})")
+
+
+def _decode(spec: DatasetSpec, ds) -> tuple[np.ndarray, np.ndarray]:
+    import datasets
+
+    names = ds.features["label"].names if isinstance(ds.features["label"], datasets.ClassLabel) else None
+    label_map = [spec.class_index(n) for n in names] if names else None
+    ds = ds.cast_column("image", datasets.Image(decode=False))
+    size = spec.image_size
+    images = np.empty((len(ds), 1, size, size), dtype=np.uint8)
+    labels = np.empty(len(ds), dtype=np.int64)
+    for i, row in enumerate(ds):
+        blob = row["image"]
+        data = blob.get("bytes") or Path(blob["path"]).read_bytes()
+        images[i, 0] = prepare_image(Image.open(io.BytesIO(data)), size, invert="never")
+        labels[i] = label_map[row["label"]] if label_map else row["label"]
+    return images, labels
+
+
+def load_split(spec: DatasetSpec, source: str | None, split: str) -> ImageSplit:
+    """Load one split as uint8 tensors, from the disk cache when it is there."""
+    source = resolve_source(spec, source)
+    cache_file = _cache_path(source, split, spec.image_size)
+    if cache_file.exists():
+        try:
+            with np.load(cache_file, allow_pickle=False) as npz:
+                images, labels = npz["images"], npz["labels"]
+        except (OSError, ValueError, KeyError):
+            cache_file.unlink(missing_ok=True)  # a broken cache file is rebuilt, never trusted
+        else:
+            return ImageSplit(torch.from_numpy(images), torch.from_numpy(labels), spec.classes, source, split)
+    images, labels = _decode(spec, _load_hf_split(spec, source, split))
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=cache_file.parent, suffix=".npz", delete=False) as tmp:
+        np.savez(tmp, images=images, labels=labels)
+    os.replace(tmp.name, cache_file)
+    return ImageSplit(torch.from_numpy(images), torch.from_numpy(labels), spec.classes, source, split)
+
+
+def unseen_mask(test: ImageSplit, train: ImageSplit) -> torch.Tensor:
+    """True for test images whose exact pixels do not occur anywhere in train."""
+    seen = {bytes(row) for row in train.images.reshape(len(train), -1).numpy()}
+    return torch.tensor([bytes(row) not in seen for row in test.images.reshape(len(test), -1).numpy()])

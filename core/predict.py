@@ -1,0 +1,52 @@
+"""Predicting letters for image files or arrays with a trained checkpoint."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .checkpoint import load_checkpoint
+from .config import Experiment
+from .images import open_image, prepare_image
+from .permutation import make_permutation
+from .train import predict_logits
+
+
+@dataclass
+class Prediction:
+    label: str
+    probabilities: dict[str, float]
+    image: np.ndarray  # what the model saw (before any permutation), size x size uint8
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "probabilities": self.probabilities}
+
+
+class Classifier:
+    """A checkpoint loaded once, ready to classify any image a user has."""
+
+    def __init__(self, checkpoint_dir: str | Path):
+        self.model, self.meta = load_checkpoint(checkpoint_dir)
+        self.config = Experiment.from_dict(self.meta["config"])
+        self.classes = list(self.meta["classes"])
+        pre = self.meta["preprocessing"]
+        self.image_size = int(pre["image_size"])
+        perm = pre["permutation"]
+        self.perm = make_permutation(perm["seed"], perm["num_pixels"]) if perm["applied"] else None
+
+    def prepare(self, image: Image.Image, invert: str = "auto") -> np.ndarray:
+        return prepare_image(image, self.image_size, invert=invert)
+
+    def predict_arrays(self, arrays: list[np.ndarray]) -> list[Prediction]:
+        batch = torch.from_numpy(np.stack(arrays))[:, None]
+        probs = torch.softmax(predict_logits(self.model, batch, self.perm, self.config.bf16), dim=1).numpy()
+        return [
+            Prediction(self.classes[int(p.argmax())], {c: float(v) for c, v in zip(self.classes, p)}, a)
+            for p, a in zip(probs, arrays)
+        ]
+
+    def predict_image(self, image: Image.Image | bytes | str | Path, invert: str = "auto") -> Prediction:
+        return self.predict_arrays([self.prepare(open_image(image), invert)])[0]
