@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -15,6 +16,11 @@ DEFAULT_OUT = Path("checkpoints")
 
 
 def _experiment_from_args(args: argparse.Namespace) -> Experiment:
+    if args.config:  # a whole experiment as JSON (how the app starts runs); other experiment flags are ignored
+        try:
+            return Experiment.from_dict(json.loads(Path(args.config).read_text()))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"cannot read experiment config {args.config}: {exc}") from None
     return Experiment(task=args.task, model=args.model, permute=args.permute,
                       permutation_seed=args.permutation_seed, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, seed=args.seed, data=args.data, bf16=args.bf16, augment_shift=args.shift,
@@ -25,12 +31,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .callbacks import ProgressFile, TqdmProgress
     from .train import run_experiment
 
-    config = _experiment_from_args(args)
+    try:
+        config = _experiment_from_args(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     out = Path(args.out) if args.out else DEFAULT_OUT / config.task / config.name
     callbacks = [TqdmProgress()]
     progress = ProgressFile(args.progress_file) if args.progress_file else None
     if progress:
         callbacks.append(progress)
+    def cancelled(signum, frame):
+        raise KeyboardInterrupt("cancelled")
+
+    signal.signal(signal.SIGTERM, cancelled)  # the app cancels runs with SIGTERM; record it in the progress file
     try:
         _, meta = run_experiment(config, out, callbacks)
     except (DataSourceError, ValueError) as exc:
@@ -38,6 +52,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             progress.fail(str(exc))
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if progress:
+            progress.fail("cancelled")
+        raise
     except BaseException as exc:  # a page polling the progress file must learn that the run died
         if progress:
             progress.fail(f"{type(exc).__name__}: {exc}")
@@ -122,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--train-limit", type=int, help="use only the first N training images")
     train.add_argument("--test-limit", type=int, help="use only the first N test images")
     train.add_argument("--out", help="checkpoint directory (default: checkpoints/TASK/RUN_NAME)")
+    train.add_argument("--config", help="experiment as JSON (overrides the experiment flags above)")
     train.add_argument("--progress-file", help="write live progress as JSON here (used by the app)")
     train.set_defaults(func=cmd_train)
 

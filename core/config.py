@@ -22,6 +22,7 @@ class Experiment:
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.0
+    lr_schedule: str = "cosine"  # "cosine" (anneal to 0 over the run, per batch) or "constant"
     augment_shift: int = 2  # random shift in pixels (batched, before permutation); 0 disables
     seed: int = 0
     # bf16 autocast (CPUs with AVX512-BF16, CUDA). Off for notMNIST: at 28 px the casts cost more than they save.
@@ -37,6 +38,8 @@ class Experiment:
             raise ValueError(f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
         if self.task == "notmnist" and self.model not in NOTMNIST_MODELS:
             raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(NOTMNIST_MODELS)}")
+        if self.lr_schedule not in ("cosine", "constant"):
+            raise ValueError(f"unknown lr schedule {self.lr_schedule!r}; choose cosine or constant")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("epochs and batch size must be at least 1 and the learning rate positive")
 

@@ -118,6 +118,8 @@ def _load_hf_split(spec: DatasetSpec, source: str, split: str):
     datasets.disable_progress_bars()
     if is_local(source):
         path = str(Path(source).expanduser())
+    elif source.startswith(("/", ".", "~")) or source.count("/") != 1:
+        raise DataSourceError(f"'{source}' is neither an existing folder nor a hub id (owner/name)")
     else:
         if not _hub_reachable():
             raise DataSourceError(
@@ -132,13 +134,11 @@ def _load_hf_split(spec: DatasetSpec, source: str, split: str):
     except Exception as exc:  # datasets raises many types; the user needs one sentence
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataSourceError(f"Could not load the dataset from '{source}': {first}") from None
+    if list(dsd) == ["train"] and split in ("train", "test"):
+        # An image folder without a test/ folder: hold out 20 %, stratified and seeded like the hub's split.
+        return dsd["train"].train_test_split(test_size=0.2, stratify_by_column="label", seed=0)[split]
     if split in dsd:
         return dsd[split]
-    if split == "test" and list(dsd) == ["train"]:
-        # An image folder without a test/ folder: hold out 20 %, stratified and seeded like the hub's split.
-        return dsd["train"].train_test_split(test_size=0.2, stratify_by_column="label", seed=0)["test"]
-    if split == "train" and list(dsd) == ["train"]:
-        return dsd["train"]
     raise DataSourceError(f"'{source}' has no split '{split}' (it has: {', '.join(dsd)})")
 
 

@@ -66,13 +66,23 @@ def load_data(config: Experiment) -> tuple[ImageSplit, ImageSplit]:
     return train, test
 
 
-def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: ImageSplit, config: Experiment,
-                    perm: torch.Tensor | None, generator: torch.Generator, epoch: int,
+def steps_per_epoch(n: int, config: Experiment) -> int:
+    return (n + config.batch_size - 1) // config.batch_size
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: Experiment, steps: int):
+    if config.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * steps)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+
+
+def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, data: ImageSplit,
+                    config: Experiment, perm: torch.Tensor | None, generator: torch.Generator, epoch: int,
                     callbacks: Iterable[Callback] = ()) -> dict[str, float]:
     model.train()
     dev = next(model.parameters()).device
     order = torch.randperm(len(data), generator=generator)
-    steps = (len(data) + config.batch_size - 1) // config.batch_size
+    steps = steps_per_epoch(len(data), config)
     total_loss, correct = 0.0, 0
     for step in range(steps):
         idx = order[step * config.batch_size : (step + 1) * config.batch_size]
@@ -85,6 +95,7 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: Im
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        scheduler.step()
         total_loss += loss.item() * len(idx)
         correct += (logits.argmax(1) == y).sum().item()
         for cb in callbacks:
@@ -132,6 +143,7 @@ def run_experiment(config: Experiment, out_dir: str | Path | None = None, callba
     dev = device()
     model = build_model(config, num_classes=len(train.classes)).to(dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = make_scheduler(optimizer, config, steps_per_epoch(len(train), config))
     perm = permutation_for(config)
     for cb in callbacks:
         cb.on_train_begin({"run": config.name, "config": config.to_dict(), "epochs": config.epochs,
@@ -140,7 +152,7 @@ def run_experiment(config: Experiment, out_dir: str | Path | None = None, callba
     started = time.time()
     for epoch in range(1, config.epochs + 1):
         t0 = time.time()
-        record = train_one_epoch(model, optimizer, train, config, perm, generator, epoch, callbacks)
+        record = train_one_epoch(model, optimizer, scheduler, train, config, perm, generator, epoch, callbacks)
         # The study reports test accuracy per epoch; nothing is selected on it (the last epoch is kept).
         ev = evaluate(model, test, perm, config.bf16)
         record.update(epoch=epoch, eval_split="test", eval_loss=ev["loss"], eval_accuracy=ev["accuracy"],

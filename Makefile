@@ -1,0 +1,26 @@
+# `make run` sets up .venv and starts the app; `make test` sets up .venv and runs the tests.
+SHELL := bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+PORT ?= 8501
+
+.PHONY: setup run test clean-cache
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing requirements into $(VENV) (first time: a few minutes)…"
+	@set -o pipefail; $(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt 2>&1 \
+		| { grep -v "is ignored: it is neither a file nor a directory" || true; }
+	@rm -f $(VENV)/.installed-*; touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/python -m streamlit run streamlit_app.py --server.port $(PORT)
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest
+
+clean-cache:
+	rm -rf $${STUDY_CACHE_DIR:-$${XDG_CACHE_HOME:-$$HOME/.cache}/dl-study}

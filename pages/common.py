@@ -1,0 +1,89 @@
+"""What several pages share: the sidebar's data source, cached data and models. Streamlit lives here,
+the work itself in `core`."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from core import notmnist
+from core.checkpoint import list_checkpoints, read_meta, CheckpointError
+from core.data import DataSourceError, ImageSplit, load_split
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CHECKPOINTS = PROJECT_ROOT / "checkpoints"
+SOURCE_KEY = "notmnist_source"
+
+
+def sidebar_data_source() -> None:
+    with st.sidebar:
+        st.text_input(
+            "notMNIST data source",
+            key=SOURCE_KEY,
+            value=st.session_state.get(SOURCE_KEY) or os.environ.get(notmnist.SPEC.env_var, notmnist.SPEC.hub_id),
+            help=(f"A Hugging Face hub id, a local dataset folder (e.g. ../shared/data/notmnist), an image folder "
+                  f"with one sub-folder per letter, or `bundled` for the small sample shipped with the app. "
+                  f"Default: ${notmnist.SPEC.env_var} or the hub."),
+        )
+
+
+def data_source() -> str:
+    return st.session_state.get(SOURCE_KEY) or os.environ.get(notmnist.SPEC.env_var) or notmnist.SPEC.hub_id
+
+
+@st.cache_resource(show_spinner="Loading notMNIST…")
+def _load_split(source: str, split: str) -> ImageSplit:
+    return load_split(notmnist.SPEC, source, split)
+
+
+@st.cache_data(show_spinner=False, ttl=300)
+def _source_error(source: str, split: str) -> str | None:
+    """Remember a failing source for a while, so each rerun does not wait for the network again."""
+    try:
+        _load_split(source, split)
+    except DataSourceError as exc:
+        return str(exc)
+    return None
+
+
+def notmnist_split(split: str) -> ImageSplit:
+    """The split from the sidebar's source, or the bundled sample (with a warning) when that fails."""
+    source = data_source()
+    error = _source_error(source, split)
+    if error is None:
+        return _load_split(source, split)
+    st.warning(f"{error} Showing the small bundled sample (20 images per letter) instead.", icon="⚠️")
+    return _load_split("bundled", "test")  # the sample is test images only
+
+
+@st.cache_resource(show_spinner="Loading model…")
+def _classifier(path: str, mtime: float):
+    from core.predict import Classifier
+
+    return Classifier(path)
+
+
+def classifier(path: Path):
+    """A checkpoint loaded once per server (reloaded when its files change)."""
+    return _classifier(str(path), (path / "meta.json").stat().st_mtime)
+
+
+def checkpoint_choices(task: str = "notmnist") -> dict[str, Path]:
+    """Label -> checkpoint directory, for every readable checkpoint of the task (shipped ones and app runs)."""
+    from core.jobs import runs_dir
+
+    out = {}
+    paths = list_checkpoints(CHECKPOINTS)
+    if not runs_dir().resolve().is_relative_to(CHECKPOINTS.resolve()):
+        paths += list_checkpoints(runs_dir())
+    for path in paths:
+        try:
+            meta = read_meta(path)
+        except CheckpointError:
+            continue
+        if meta["config"].get("task", "notmnist") == task:
+            acc = meta.get("metrics", {}).get("test", {}).get("accuracy")
+            label = str(path.relative_to(CHECKPOINTS)) if path.is_relative_to(CHECKPOINTS) else str(path)
+            out[label + (f"  ·  test {acc:.1%}" if acc is not None else "")] = path
+    return out

@@ -1,0 +1,148 @@
+"""Train an experiment in the background with live progress, or load a checkpoint and classify letters."""
+import time
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from core.checkpoint import CheckpointError
+from core.config import NOTMNIST_MODELS, Experiment
+from core.images import ImageLoadError, open_image
+from core.jobs import cancel_job, list_jobs, runs_dir, start_job
+from core.permutation import permute_pixels
+from core.plots import enlarge, probability_bars, training_curves
+from pages.common import checkpoint_choices, classifier, data_source
+
+st.title("Train or load models")
+train_tab, predict_tab = st.tabs(["Train", "Load a model and predict"])
+
+
+def seconds_per_epoch(model: str) -> float | None:
+    """From the newest finished checkpoint of this model, so the estimate is this machine's."""
+    from core.checkpoint import read_meta
+
+    for path in checkpoint_choices().values():
+        meta = read_meta(path)
+        if meta["config"]["model"] == model and meta.get("history"):
+            per = [h["seconds"] for h in meta["history"]]
+            return sum(per) / len(per) * 15_000 / max(meta["data"]["train_size"], 1)
+    return None
+
+
+with train_tab:
+    with st.form("experiment"):
+        st.markdown(f"Data source: `{data_source()}` (change it in the sidebar)")
+        c1, c2, c3, c4 = st.columns(4)
+        model = c1.selectbox("Model", NOTMNIST_MODELS, format_func=lambda m: {"cnn": "CNN", "mlp": "MLP"}[m])
+        permute = c2.toggle("Permute pixels")
+        perm_seed = c2.number_input("Permutation seed", 0, 2**31 - 1, 0)
+        epochs = c3.number_input("Epochs", 1, 100, 10)
+        batch = c3.select_slider("Batch size", [32, 64, 128, 256, 512], value=128)
+        lr = c4.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], value=1e-3, format_func=lambda v: f"{v:g}")
+        seed = c4.number_input("Seed", 0, 2**31 - 1, 0)
+        limit = st.number_input("Use only the first N training images (0 = all)", 0, 100_000, 0, step=1000)
+        started = st.form_submit_button("Start training", type="primary")
+    estimate = seconds_per_epoch(model)
+    if estimate:
+        st.caption(f"About {estimate:.0f} s per epoch on the full training split on this machine.")
+    if started:
+        config = Experiment(model=model, permute=permute, permutation_seed=int(perm_seed), epochs=int(epochs),
+                            batch_size=int(batch), lr=float(lr), seed=int(seed), data=data_source(),
+                            train_limit=int(limit) or None)
+        start_job(config, runs_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.name}")
+        st.toast(f"Started {config.name}")
+
+    jobs = list_jobs()[:6]
+    running = any(j.status in ("running", "starting") for j in jobs)
+
+    @st.fragment(run_every=2 if running else None)
+    def show_jobs():
+        jobs = list_jobs()[:6]
+        if not jobs:
+            st.info("No training runs yet. Runs keep going in the background when you reload or leave the page.")
+            return
+        st.subheader("Runs")
+        for job in jobs:
+            p = job.progress
+            cfg = job.info["config"]
+            with st.container(border=True):
+                head, button = st.columns([5, 1])
+                head.markdown(f"**{Experiment.from_dict(cfg).name}** · {job.status}")
+                if job.status in ("running", "starting"):
+                    if button.button("Cancel", key=f"cancel-{job.id}"):
+                        cancel_job(job)
+                        st.rerun()
+                    epoch = p.get("epoch", 0)
+                    st.progress(job.fraction, text=f"epoch {epoch}/{cfg['epochs']}, batch {p.get('step', 0)}/{p.get('steps', '?')}, "
+                                                   f"loss {p.get('loss', float('nan')):.3f}")
+                elif job.status == "finished":
+                    st.success(f"Test accuracy {p['accuracy']:.2%} in {p['training_seconds']:.0f} s · saved to "
+                               f"`{job.info['out_dir']}`")
+                elif job.status == "failed":
+                    st.error(p.get("error", "the run failed"))
+                else:
+                    st.error("The training process ended without finishing. Last lines of its log:")
+                    st.code(job.log_tail() or "(empty log)")
+                if p.get("history"):
+                    st.plotly_chart(training_curves({"train": [{**h, "acc": h["train_accuracy"]} for h in p["history"]],
+                                                     "test": [{**h, "acc": h["eval_accuracy"]} for h in p["history"]]},
+                                                    metric="acc"), width="stretch", key=f"curve-{job.id}")
+
+    show_jobs()
+
+
+with predict_tab:
+    choices = checkpoint_choices()
+    if not choices:
+        st.info("No trained models under `checkpoints/` yet. Train one in the first tab.")
+        st.stop()
+    label = st.selectbox("Model", list(choices))
+    try:
+        clf = classifier(choices[label])
+    except CheckpointError as exc:
+        st.error(str(exc))
+        st.stop()
+    meta = clf.meta
+    cfg = clf.config
+    st.caption(f"{cfg.model.upper()} on {'permuted (seed %d)' % cfg.permutation_seed if cfg.permute else 'original'} "
+               f"pixels · {meta['num_parameters']:,} parameters · trained {cfg.epochs} epochs on "
+               f"{meta['data']['train_size']:,} images from `{meta['data']['source']}`")
+
+    mode = st.radio("Input", ["Draw", "Upload an image"], horizontal=True)
+    image = None
+    if mode == "Draw":
+        try:
+            from streamlit_drawable_canvas import st_canvas
+        except Exception:  # the component is optional; uploads still work
+            st.info("The drawing canvas is not available in this installation; upload an image instead.")
+        else:
+            st.caption("Draw one letter A–J, large and centred.")
+            result = st_canvas(stroke_width=22, stroke_color="#FFFFFF", background_color="#000000", height=280,
+                               width=280, drawing_mode="freedraw", key="canvas", display_toolbar=True)
+            if result is not None and result.image_data is not None and np.asarray(result.image_data)[..., :3].max() > 0:
+                image = Image.fromarray(np.asarray(result.image_data).astype(np.uint8), "RGBA")
+    else:
+        upload = st.file_uploader("An image of a letter (any size; dark-on-light is inverted automatically)",
+                                  type=["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"])
+        if upload is not None:
+            try:
+                image = open_image(upload.getvalue(), name=upload.name)
+            except ImageLoadError as exc:
+                st.error(str(exc))
+
+    if image is not None:
+        prepared = clf.prepare(image)
+        pred = clf.predict_arrays([prepared])[0]
+        seen, bars = st.columns([1, 2])
+        with seen:
+            st.markdown("**What the model sees**")
+            shown = [enlarge(prepared, 6)]
+            if clf.perm is not None:
+                import torch
+
+                scrambled = permute_pixels(torch.from_numpy(prepared)[None, None], clf.perm)[0, 0].numpy()
+                shown.append(enlarge(scrambled, 6))
+            st.image(shown, caption=["28×28 input", "after the permutation"][: len(shown)])
+        with bars:
+            st.metric("Prediction", pred.label, f"{pred.probabilities[pred.label]:.1%} confident", delta_color="off")
+            st.plotly_chart(probability_bars(pred.probabilities), width="stretch")

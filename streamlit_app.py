@@ -1,0 +1,21 @@
+"""Entry point: `streamlit run streamlit_app.py` (or `make run`)."""
+import streamlit as st
+
+from pages.common import sidebar_data_source
+
+st.set_page_config(page_title="Letters & Faces: a deep-learning study", page_icon="🔤", layout="wide")
+
+navigation = st.navigation(
+    {
+        "Study": [
+            st.Page("pages/overview.py", title="Overview", icon="🏠", default=True),
+        ],
+        "notMNIST": [
+            st.Page("pages/samples.py", title="Samples", icon="🔀"),
+            st.Page("pages/train.py", title="Train or load models", icon="🏋️"),
+            st.Page("pages/notmnist_results.py", title="notMNIST results", icon="📊"),
+        ],
+    }
+)
+sidebar_data_source()
+navigation.run()

@@ -1,0 +1,46 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+NOTMNIST_DIR = Path(os.environ.get("NOTMNIST_TEST_DATA", ROOT.parent / "shared" / "data" / "notmnist"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Tests decode data into their own cache, so they exercise the decoder and never see a stale cache."""
+    os.environ["STUDY_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ.pop("NOTMNIST_DATA", None)
+    yield
+
+
+@pytest.fixture(scope="session")
+def notmnist_dir() -> Path:
+    if not (NOTMNIST_DIR / "data").is_dir():
+        pytest.skip(f"real notMNIST data not found at {NOTMNIST_DIR} (set NOTMNIST_TEST_DATA)")
+    return NOTMNIST_DIR
+
+
+@pytest.fixture(scope="session")
+def notmnist_data(notmnist_dir):
+    """(train, test) of the real data, full splits."""
+    from core.config import Experiment
+    from core.train import load_data
+
+    return load_data(Experiment(data=str(notmnist_dir)))
+
+
+@pytest.fixture(scope="session")
+def small_checkpoint(tmp_path_factory, notmnist_dir, notmnist_data):
+    """A CNN trained for one epoch on 3,000 real images (a few seconds), saved as a checkpoint."""
+    from core.config import Experiment
+    from core.train import run_experiment
+
+    train, test = notmnist_data
+    out = tmp_path_factory.mktemp("ckpt") / "cnn"
+    config = Experiment(model="cnn", epochs=1, data=str(notmnist_dir), train_limit=3000, test_limit=1000)
+    model, meta = run_experiment(config, out, data=(train.head(3000), test.head(1000)))
+    return out, model, meta

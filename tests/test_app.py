@@ -1,0 +1,82 @@
+"""The app, rendered headless with Streamlit's AppTest: every page, its main widgets, no exceptions."""
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def app(monkeypatch, tmp_path):
+    monkeypatch.setenv("STUDY_RUNS_DIR", str(tmp_path / "runs"))
+    return AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+
+
+def open_page(app, page, source):
+    app.run()
+    app.sidebar.text_input[0].set_value(str(source))
+    app.switch_page(page)
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_overview(app):
+    app.run()
+    assert not app.exception
+    assert "notMNIST" in app.markdown[0].value
+
+
+def test_samples_page_shows_original_and_permuted(app, notmnist_dir):
+    open_page(app, "pages/samples.py", notmnist_dir)
+    assert [s.value for s in app.subheader] == ["Original", "Permuted (seed 0)"]
+    app.multiselect[0].set_value(["A", "J"])
+    app.slider[0].set_value(3)
+    app.number_input[0].set_value(42)
+    app.run()
+    assert not app.exception
+    assert app.subheader[1].value == "Permuted (seed 42)"
+    assert "6 images" in app.caption[1].value
+
+
+def test_samples_page_falls_back_to_the_bundled_sample(app, tmp_path):
+    open_page(app, "pages/samples.py", tmp_path / "no-such-folder")
+    assert app.warning and "bundled sample" in app.warning[0].value
+    assert app.subheader[0].value == "Original"
+
+
+def test_train_page_form_starts_a_background_run(app, notmnist_dir, tmp_path):
+    open_page(app, "pages/train.py", notmnist_dir)
+    app.selectbox[0].set_value("mlp")
+    epochs = next(w for w in app.number_input if w.label == "Epochs")
+    epochs.set_value(1)
+    limit = next(w for w in app.number_input if w.label.startswith("Use only"))
+    limit.set_value(1000)
+    app.button[0].click()  # the form's submit button
+    app.run()
+    assert not app.exception
+    jobs = list((tmp_path / "runs" / ".jobs").iterdir())
+    assert len(jobs) == 1 and "mlp-original" in jobs[0].name
+
+
+def test_train_page_loads_a_shipped_model(app, notmnist_dir):
+    open_page(app, "pages/train.py", notmnist_dir)
+    models = app.selectbox[-1]
+    assert any("cnn-original" in o for o in models.options)
+    models.set_value(next(o for o in models.options if "mlp-permuted" in o))
+    app.radio[0].set_value("Upload an image")
+    app.run()
+    assert not app.exception
+    assert "MLP on permuted" in " ".join(c.value for c in app.caption)
+
+
+def test_results_page_shows_the_two_by_two(app, notmnist_dir):
+    open_page(app, "pages/notmnist_results.py", notmnist_dir)
+    assert len(app.metric) == 4
+    labels = [m.label for m in app.metric]
+    assert labels == ["CNN, original", "CNN, permuted", "MLP, original", "MLP, permuted"]
+    app.toggle[0].set_value(False)
+    app.radio[0].set_value("eval_loss")
+    app.run()
+    assert not app.exception

@@ -1,0 +1,81 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "checkpoints" / "notmnist"
+
+
+def run_cli(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "core", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}: {proc.stderr[-2000:]}")
+    return proc
+
+
+def test_train_then_evaluate_json(tmp_path, notmnist_dir):
+    out = tmp_path / "mlp"
+    run_cli("train", "notmnist", "--model", "mlp", "--permute", "--permutation-seed", "3", "--epochs", "1",
+            "--train-limit", "2000", "--data", notmnist_dir, "--out", out)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["preprocessing"]["permutation"] == {"applied": True, "seed": 3, "num_pixels": 784}
+    result = json.loads(run_cli("evaluate", out, "--data", notmnist_dir, "--json").stdout)
+    assert result["n"] == 3745 and result["accuracy"] > 0.6
+    assert set(result["per_class"]) == set("ABCDEFGHIJ")
+    assert np.array(result["confusion_matrix"]).sum() == 3745
+    assert 3600 < result["unseen"]["n"] < 3745
+
+
+def test_evaluate_bad_checkpoint_is_one_line(tmp_path):
+    proc = run_cli("evaluate", tmp_path, check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "no meta.json" in proc.stderr
+
+
+def test_predict_real_letters_and_survives_bad_files(tmp_path, small_checkpoint, notmnist_data):
+    ckpt, _, _ = small_checkpoint
+    _, test = notmnist_data
+    # One real test letter on a dark background, saved in the modes and sizes users have.
+    border = lambda a: np.median(np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]))
+    letter = next(a for a in test.images[:, 0].numpy() if border(a) < 30 and a.mean() > 40)
+    img = Image.fromarray(letter)
+    variants = [img, img.convert("RGB"), img.convert("RGBA"), Image.fromarray(255 - letter),
+                Image.fromarray(letter.astype(np.uint16) * 257), img.resize((280, 280), Image.NEAREST)]
+    files = []
+    for i, variant in enumerate(variants):
+        files.append(tmp_path / f"{i}.png")
+        variant.save(files[-1])
+    bad = tmp_path / "not-an-image.png"
+    bad.write_text("plain text")
+    proc = run_cli("predict", ckpt, files[0], bad, *files[1:], "--json", check=False)
+    assert proc.returncode == 1  # one file failed, the others were still predicted
+    assert "not-an-image.png" in proc.stderr and proc.stderr.strip().count("\n") == 0
+    preds = json.loads(proc.stdout)["predictions"]
+    assert preds[1]["file"].endswith("not-an-image.png") and "error" in preds[1]
+    good = [p for p in preds if "label" in p]
+    assert len(good) == 6
+    for p in good:
+        assert abs(sum(p["probabilities"].values()) - 1) < 1e-4
+    # The same letter in every mode, inverted or enlarged -> the same prediction as the plain file.
+    assert len({p["label"] for p in good}) == 1
+
+
+@pytest.mark.parametrize("run", ["cnn-original-s0", "cnn-permuted0-s0"])
+def test_shipped_cnn_checkpoints_meet_their_accuracy(run, notmnist_dir):
+    """The shipped checkpoints, re-evaluated on the real test split (not read from meta.json)."""
+    result = json.loads(run_cli("evaluate", SHIPPED / run, "--data", notmnist_dir, "--json").stdout)
+    threshold = 0.95 if "original" in run else 0.85
+    assert result["accuracy"] >= threshold
+
+
+def test_shipped_mlps_do_not_care_about_the_permutation(notmnist_dir):
+    acc = {
+        run: json.loads(run_cli("evaluate", SHIPPED / run, "--data", notmnist_dir, "--json").stdout)["accuracy"]
+        for run in ("mlp-original-s0", "mlp-permuted0-s0")
+    }
+    assert abs(acc["mlp-original-s0"] - acc["mlp-permuted0-s0"]) <= 0.005

@@ -1,0 +1,75 @@
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core import notmnist
+from core.data import DataSourceError, load_split, unseen_mask
+
+
+def test_real_splits_decode_to_uint8_tensors(notmnist_data):
+    train, test = notmnist_data
+    assert train.images.shape == (14979, 1, 28, 28) and test.images.shape == (3745, 1, 28, 28)
+    assert train.images.dtype == torch.uint8 and train.labels.dtype == torch.int64
+    assert set(train.labels.unique().tolist()) == set(range(10))
+    # Stratified split: every letter has 1,497 or 1,498 training images (see the data README).
+    counts = torch.bincount(train.labels, minlength=10)
+    assert counts.min() >= 1497 and counts.max() <= 1498
+    assert 60 < train.images.float().mean() < 160  # real glyphs, neither blank nor saturated
+
+
+def test_second_load_comes_from_the_disk_cache_fast(notmnist_dir, notmnist_data):
+    start = time.perf_counter()
+    again = load_split(notmnist.SPEC, str(notmnist_dir), "test")
+    assert time.perf_counter() - start < 1.0
+    assert torch.equal(again.images, notmnist_data[1].images)
+
+
+def test_duplicates_shared_by_train_and_test_are_found(notmnist_data):
+    train, test = notmnist_data
+    mask = unseen_mask(test, train)
+    # The data README: 55 distinct images occur in both splits; some of them several times in test.
+    shared = int((~mask).sum())
+    assert 55 <= shared < 200
+    distinct_shared = {bytes(r) for r in test.images[~mask].reshape(shared, -1).numpy()}
+    assert len(distinct_shared) == 55
+
+
+def write_letter_folder(root, per_letter=6, letters="ABCDEFGHIJ"):
+    rng = np.random.default_rng(0)
+    for letter in letters:
+        (root / letter.lower()).mkdir(parents=True)  # folder names in any case
+        for i in range(per_letter):
+            Image.fromarray(rng.integers(0, 255, (40, 30), dtype=np.uint8)).save(root / letter.lower() / f"{i}.png")
+
+
+def test_image_folder_source_maps_folder_names_and_carves_a_test_split(tmp_path):
+    write_letter_folder(tmp_path)
+    train = load_split(notmnist.SPEC, str(tmp_path), "train")
+    test = load_split(notmnist.SPEC, str(tmp_path), "test")
+    assert train.images.shape[1:] == (1, 28, 28)  # resized from 40x30
+    assert len(test) == 12 and len(train) == 48  # folder without test/: 20 % held out, stratified
+    assert sorted(torch.bincount(test.labels, minlength=10).tolist()) == [1] * 8 + [2] * 2
+
+
+def test_bundled_sample_loads_offline():
+    sample = load_split(notmnist.SPEC, "bundled", "test")
+    assert len(sample) == 200
+    assert torch.bincount(sample.labels).tolist() == [20] * 10
+
+
+def test_unknown_class_folder_is_a_clear_error(tmp_path):
+    write_letter_folder(tmp_path, per_letter=2, letters="AZ")
+    with pytest.raises(DataSourceError, match="'z' is not one of A, B"):
+        load_split(notmnist.SPEC, str(tmp_path), "train")
+
+
+def test_unreachable_hub_says_so_and_names_the_variable(monkeypatch):
+    import core.data
+
+    monkeypatch.setattr(core.data, "_hub_reachable", lambda timeout=3.0: False)
+    with pytest.raises(DataSourceError, match="NOTMNIST_DATA") as err:
+        load_split(notmnist.SPEC, "someone/not-cached-dataset", "train")
+    assert "hub" in str(err.value) and "\n" not in str(err.value)

@@ -1,0 +1,42 @@
+import copy
+
+import torch
+
+from core.config import Experiment
+from core.models import MLP, SmallCNN, build_model, count_parameters
+from core.permutation import inverse_permutation, make_permutation, permute_pixels
+
+
+def test_permutation_is_fixed_by_its_seed_and_invertible():
+    a, b, c = make_permutation(0), make_permutation(0), make_permutation(1)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert torch.equal(a.sort().values, torch.arange(784))
+    x = torch.rand(3, 1, 28, 28)
+    assert torch.equal(permute_pixels(permute_pixels(x, a), inverse_permutation(a)), x)
+    assert not torch.equal(permute_pixels(x, a), x)
+
+
+def test_mlp_is_exactly_invariant_to_a_permutation_of_its_first_layer():
+    """Permuting the inputs and the first layer's weight columns the same way gives identical logits."""
+    torch.manual_seed(0)
+    mlp = MLP().eval()
+    perm = make_permutation(7)
+    x = torch.rand(16, 1, 28, 28)
+    moved = copy.deepcopy(mlp)
+    with torch.no_grad():
+        moved.first_layer.weight.copy_(mlp.first_layer.weight[:, perm])
+    assert torch.equal(moved(permute_pixels(x, perm)), mlp(x))
+
+
+def test_cnn_is_not_permutation_invariant():
+    torch.manual_seed(0)
+    cnn = SmallCNN().eval()
+    x = torch.rand(4, 1, 28, 28)
+    assert not torch.allclose(cnn(permute_pixels(x, make_permutation(7))), cnn(x), atol=1e-3)
+
+
+def test_models_have_similar_size_and_output_ten_logits():
+    cnn, mlp = build_model(Experiment(model="cnn")), build_model(Experiment(model="mlp"))
+    assert cnn(torch.rand(2, 1, 28, 28)).shape == (2, 10) and mlp(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    ratio = count_parameters(mlp) / count_parameters(cnn)
+    assert 0.5 < ratio < 2

@@ -1,0 +1,123 @@
+import json
+import os
+import pickle
+
+import pytest
+import torch
+
+from core.callbacks import Callback
+from core.checkpoint import CheckpointError, load_checkpoint, read_meta, save_checkpoint
+from core.config import Experiment
+from core.models import MLP
+from core.train import random_shift, run_experiment
+
+
+def test_short_real_training_run_beats_chance_by_far(small_checkpoint):
+    _, _, meta = small_checkpoint
+    assert meta["metrics"]["test"]["accuracy"] > 0.75  # chance is 0.10
+    assert meta["history"][0]["train_loss"] < 2.3  # below the loss of a uniform guess (ln 10)
+
+
+def test_callbacks_see_every_batch_and_epoch(notmnist_data, notmnist_dir):
+    train, test = notmnist_data
+
+    class Recorder(Callback):
+        def __init__(self):
+            self.batches, self.epochs, self.ended = [], [], None
+
+        def on_batch_end(self, epoch, step, steps, loss):
+            self.batches.append((epoch, step, steps))
+
+        def on_epoch_end(self, epoch, record):
+            self.epochs.append(record)
+
+        def on_train_end(self, result):
+            self.ended = result
+
+    rec = Recorder()
+    config = Experiment(model="mlp", epochs=2, batch_size=100, data=str(notmnist_dir))
+    run_experiment(config, callbacks=[rec], data=(train.head(500), test.head(200)))
+    assert rec.batches[-1] == (2, 5, 5) and len(rec.batches) == 10
+    assert [r["epoch"] for r in rec.epochs] == [1, 2]
+    assert rec.ended["accuracy"] == pytest.approx(rec.epochs[-1]["eval_accuracy"])
+
+
+def test_same_seed_same_model(notmnist_data, notmnist_dir):
+    train, test = notmnist_data
+    config = Experiment(model="mlp", epochs=1, data=str(notmnist_dir), permute=True)
+    a, _ = run_experiment(config, data=(train.head(600), test.head(100)))
+    b, _ = run_experiment(config, data=(train.head(600), test.head(100)))
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_random_shift_moves_images_by_at_most_the_limit():
+    x = torch.zeros(64, 1, 28, 28)
+    x[:, :, 14, 14] = 1
+    shifted = random_shift(x, 2, torch.Generator().manual_seed(0))
+    pos = shifted[:, 0].flatten(1).argmax(1)
+    rows, cols = pos // 28, pos % 28
+    assert (rows - 14).abs().max() <= 2 and (cols - 14).abs().max() <= 2
+    assert len(set(pos.tolist())) > 10 and shifted.sum() == 64
+
+
+def test_checkpoint_round_trip_gives_identical_predictions(small_checkpoint, notmnist_data):
+    path, model, meta = small_checkpoint
+    loaded, loaded_meta = load_checkpoint(path)
+    x = notmnist_data[1].images[:32].float() / 255
+    model.eval()
+    assert torch.equal(loaded(x), model(x))
+    assert loaded_meta["config"] == meta["config"] and loaded_meta["classes"] == list("ABCDEFGHIJ")
+    on_disk = json.loads((path / "meta.json").read_text())
+    for key in ("config", "preprocessing", "history", "metrics", "training_seconds", "git_commit"):
+        assert key in on_disk
+    assert not [p for p in os.listdir(path) if p.startswith(".")]  # no temp files left behind
+
+
+class Exploit:
+    """A pickle that would create a file when unpickled."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.target}",))
+
+
+def _copy_meta(src, dst):
+    dst.mkdir()
+    (dst / "meta.json").write_text((src / "meta.json").read_text())
+
+
+def test_malicious_pickle_is_refused_and_never_runs(small_checkpoint, tmp_path):
+    src, _, _ = small_checkpoint
+    evil = tmp_path / "evil"
+    _copy_meta(src, evil)
+    marker = tmp_path / "pwned"
+    torch.save({"weight": Exploit(marker)}, evil / "model.pt")  # torch.save pickles it
+    with pytest.raises(CheckpointError, match="refused"):
+        load_checkpoint(evil)
+    assert not marker.exists()
+    # The same pickle under the safetensors name is not parsed as a pickle at all.
+    (evil / "model.safetensors").write_bytes(pickle.dumps(Exploit(marker)))
+    with pytest.raises(CheckpointError, match="not a valid safetensors"):
+        load_checkpoint(evil)
+    assert not marker.exists()
+
+
+def test_truncated_weights_and_other_architectures_are_refused(small_checkpoint, tmp_path):
+    src, _, _ = small_checkpoint
+    cut = tmp_path / "cut"
+    _copy_meta(src, cut)
+    data = (src / "model.safetensors").read_bytes()
+    (cut / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="not a valid safetensors"):
+        load_checkpoint(cut)
+
+    other = tmp_path / "other"
+    save_checkpoint(other, MLP(), read_meta(src))  # MLP weights, meta says CNN
+    with pytest.raises(CheckpointError, match="do not fit a 'cnn' model"):
+        load_checkpoint(other)
+
+    (tmp_path / "nometa").mkdir()
+    with pytest.raises(CheckpointError, match="no meta.json"):
+        load_checkpoint(tmp_path / "nometa")
