@@ -1,4 +1,5 @@
 """Train an experiment in the background with live progress, or load a checkpoint and classify letters."""
+import dataclasses
 import time
 
 import numpy as np
@@ -30,15 +31,16 @@ def seconds_per_epoch(model: str) -> float | None:
 
 
 with train_tab:
+    defaults = Experiment()
     with st.form("experiment"):
         st.markdown(f"Data source: `{data_source()}` (change it in the sidebar)")
         c1, c2, c3, c4 = st.columns(4)
         model = c1.selectbox("Model", NOTMNIST_MODELS, format_func=lambda m: {"cnn": "CNN", "mlp": "MLP"}[m])
         permute = c2.toggle("Permute pixels")
         perm_seed = c2.number_input("Permutation seed", 0, 2**31 - 1, 0)
-        epochs = c3.number_input("Epochs", 1, 100, 10)
-        batch = c3.select_slider("Batch size", [32, 64, 128, 256, 512], value=128)
-        lr = c4.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], value=1e-3, format_func=lambda v: f"{v:g}")
+        epochs = c3.number_input("Epochs", 1, 100, defaults.epochs)
+        batch = c3.select_slider("Batch size", [32, 64, 128, 256, 512], value=defaults.batch_size)
+        lr = c4.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], value=defaults.lr, format_func=lambda v: f"{v:g}")
         seed = c4.number_input("Seed", 0, 2**31 - 1, 0)
         limit = st.number_input("Use only the first N training images (0 = all)", 0, 100_000, 0, step=1000)
         started = st.form_submit_button("Start training", type="primary")
@@ -46,9 +48,9 @@ with train_tab:
     if estimate:
         st.caption(f"About {estimate:.0f} s per epoch on the full training split on this machine.")
     if started:
-        config = Experiment(model=model, permute=permute, permutation_seed=int(perm_seed), epochs=int(epochs),
-                            batch_size=int(batch), lr=float(lr), seed=int(seed), data=data_source(),
-                            train_limit=int(limit) or None)
+        config = dataclasses.replace(defaults, model=model, permute=permute, permutation_seed=int(perm_seed),
+                                     epochs=int(epochs), batch_size=int(batch), lr=float(lr), seed=int(seed),
+                                     data=data_source(), train_limit=int(limit) or None)
         start_job(config, runs_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.name}")
         st.toast(f"Started {config.name}")
 
