@@ -3,17 +3,17 @@ import streamlit as st
 
 from pages.common import sidebar_data_source
 
-st.set_page_config(page_title="Letters & Faces: a deep-learning study", page_icon="🔤", layout="wide")
+st.set_page_config(page_title="Letters & Faces: a deep-learning study", page_icon=":material/psychology:", layout="wide")
 
 navigation = st.navigation(
     {
         "Study": [
-            st.Page("pages/overview.py", title="Overview", icon="🏠", default=True),
+            st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
         ],
         "notMNIST": [
-            st.Page("pages/samples.py", title="Samples", icon="🔀"),
-            st.Page("pages/train.py", title="Train or load models", icon="🏋️"),
-            st.Page("pages/notmnist_results.py", title="notMNIST results", icon="📊"),
+            st.Page("pages/samples.py", title="Samples", icon=":material/shuffle:"),
+            st.Page("pages/train.py", title="Train or load models", icon=":material/model_training:"),
+            st.Page("pages/notmnist_results.py", title="notMNIST results", icon=":material/bar_chart:"),
         ],
     }
 )

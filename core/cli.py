@@ -104,7 +104,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     results, failed = [], 0
     for path in args.images:
         try:
-            pred = classifier.predict_image(path, invert=args.invert)
+            pred = classifier.predict_image(path, invert=args.invert, crop=not args.no_crop)
         except ImageLoadError as exc:
             failed += 1
             print(f"error: {exc}", file=sys.stderr)
@@ -156,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("images", nargs="+")
     pr.add_argument("--invert", choices=["auto", "never", "always"], default="auto",
                     help="invert dark-on-light images (auto: decided from the image border)")
+    pr.add_argument("--no-crop", action="store_true", help="do not crop the image to the letter first")
     pr.add_argument("--json", action="store_true", help="print one JSON object")
     pr.set_defaults(func=cmd_predict)
     return parser

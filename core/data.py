@@ -134,9 +134,16 @@ def _load_hf_split(spec: DatasetSpec, source: str, split: str):
     except Exception as exc:  # datasets raises many types; the user needs one sentence
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataSourceError(f"Could not load the dataset from '{source}': {first}") from None
+    for part in dsd.values():  # unknown class folders are an error before anything else happens
+        label = part.features.get("label")
+        for name in getattr(label, "names", []):
+            spec.class_index(name)
     if list(dsd) == ["train"] and split in ("train", "test"):
         # An image folder without a test/ folder: hold out 20 %, stratified and seeded like the hub's split.
-        return dsd["train"].train_test_split(test_size=0.2, stratify_by_column="label", seed=0)[split]
+        try:
+            return dsd["train"].train_test_split(test_size=0.2, stratify_by_column="label", seed=0)[split]
+        except ValueError as exc:
+            raise DataSourceError(f"'{source}' has no test split and too few images to hold one out ({exc})") from None
     if split in dsd:
         return dsd[split]
     raise DataSourceError(f"'{source}' has no split '{split}' (it has: {', '.join(dsd)})")

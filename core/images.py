@@ -89,13 +89,27 @@ def fit_square(gray: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(gray).resize((size, size), resample), dtype=np.uint8)
 
 
-def prepare_image(img: Image.Image, size: int, invert: str = "never") -> np.ndarray:
+def crop_to_content(gray: np.ndarray, margin: float = 0.06) -> np.ndarray:
+    """Crop a light-on-dark image to its ink plus a small margin, as notMNIST glyphs fill their frame."""
+    ink = gray > max(32, int(gray.max()) // 4)
+    if not ink.any():
+        return gray
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    pad = int(round(margin * max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1)))
+    top, bottom = max(rows[0] - pad, 0), min(rows[-1] + pad + 1, gray.shape[0])
+    left, right = max(cols[0] - pad, 0), min(cols[-1] + pad + 1, gray.shape[1])
+    return gray[top:bottom, left:right]
+
+
+def prepare_image(img: Image.Image, size: int, invert: str = "never", crop: bool = False) -> np.ndarray:
     """PIL image -> (size, size) uint8 grayscale array.
 
     invert: "never" (dataset images), "always", or "auto" (user images: invert a dark glyph on a
-    light background so it looks like the training data).
+    light background so it looks like the training data). crop: cut a user's image down to its ink first.
     """
     gray = to_grayscale_array(img)
     if invert == "always" or (invert == "auto" and has_light_background(gray)):
         gray = 255 - gray
+    if crop:
+        gray = crop_to_content(gray)
     return fit_square(gray, size)

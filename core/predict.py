@@ -37,8 +37,9 @@ class Classifier:
         perm = pre["permutation"]
         self.perm = make_permutation(perm["seed"], perm["num_pixels"]) if perm["applied"] else None
 
-    def prepare(self, image: Image.Image, invert: str = "auto") -> np.ndarray:
-        return prepare_image(image, self.image_size, invert=invert)
+    def prepare(self, image: Image.Image, invert: str = "auto", crop: bool = True) -> np.ndarray:
+        """A user's image as the model's input: inverted if dark-on-light, cropped to the letter, resized."""
+        return prepare_image(image, self.image_size, invert=invert, crop=crop)
 
     def predict_arrays(self, arrays: list[np.ndarray]) -> list[Prediction]:
         batch = torch.from_numpy(np.stack(arrays))[:, None]
@@ -48,5 +49,6 @@ class Classifier:
             for p, a in zip(probs, arrays)
         ]
 
-    def predict_image(self, image: Image.Image | bytes | str | Path, invert: str = "auto") -> Prediction:
-        return self.predict_arrays([self.prepare(open_image(image), invert)])[0]
+    def predict_image(self, image: Image.Image | bytes | str | Path, invert: str = "auto",
+                      crop: bool = True) -> Prediction:
+        return self.predict_arrays([self.prepare(open_image(image), invert, crop)])[0]

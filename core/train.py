@@ -169,7 +169,8 @@ def run_experiment(config: Experiment, out_dir: str | Path | None = None, callba
             "image_size": notmnist.SPEC.image_size,
             "channels": 1,
             "scale": "uint8 / 255 -> [0, 1]",
-            "user_images": "grayscale, dark-on-light inverted, padded square, resized (core.images.prepare_image)",
+            "user_images": "grayscale, dark-on-light inverted, cropped to the ink, padded square, resized "
+                           "(core.images.prepare_image)",
             "permutation": {"applied": config.permute, "seed": config.permutation_seed,
                             "num_pixels": notmnist.SPEC.image_size ** 2},
         },

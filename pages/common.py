@@ -16,6 +16,22 @@ CHECKPOINTS = PROJECT_ROOT / "checkpoints"
 SOURCE_KEY = "notmnist_source"
 
 
+def _leave_legacy_multipage_mode() -> None:
+    """Streamlit decides per server whether a `pages/` folder means legacy multipage mode, and switches only
+    once this script's st.navigation has run. If a fresh server's first request is a page URL, that page
+    script runs alone (no navigation, no sidebar). Switch now and rerun through streamlit_app.py."""
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # private API; without it we only lose this first-request fix
+        return
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_legacy_multipage_mode()
+
+
 def sidebar_data_source() -> None:
     with st.sidebar:
         st.text_input(

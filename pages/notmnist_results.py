@@ -34,7 +34,7 @@ for col, row in zip(cols, rows):
 shown = pd.DataFrame({
     "model": table["model"], "pixels": table["pixels"],
     "test accuracy": table["test_accuracy"], "on test images unseen in train": table["unseen_accuracy"],
-    "macro-F1": table["macro_f1"], "study": table["study_accuracy"], "epochs": table["epochs"],
+    "macro-F1": table["macro_f1"], "study": table["study_accuracy"].astype(float), "epochs": table["epochs"],
     "training time (s)": table["training_seconds"],
 })
 st.dataframe(shown, hide_index=True, width="stretch", column_config={

@@ -13,6 +13,7 @@ from core.jobs import cancel_job, list_jobs, runs_dir, start_job
 from core.permutation import permute_pixels
 from core.plots import enlarge, probability_bars, training_curves
 from pages.common import checkpoint_choices, classifier, data_source
+from pages.sketchpad import sketchpad
 
 st.title("Train or load models")
 train_tab, predict_tab = st.tabs(["Train", "Load a model and predict"])
@@ -113,16 +114,8 @@ with predict_tab:
     mode = st.radio("Input", ["Draw", "Upload an image"], horizontal=True)
     image = None
     if mode == "Draw":
-        try:
-            from streamlit_drawable_canvas import st_canvas
-        except Exception:  # the component is optional; uploads still work
-            st.info("The drawing canvas is not available in this installation; upload an image instead.")
-        else:
-            st.caption("Draw one letter A–J, large and centred.")
-            result = st_canvas(stroke_width=22, stroke_color="#FFFFFF", background_color="#000000", height=280,
-                               width=280, drawing_mode="freedraw", key="canvas", display_toolbar=True)
-            if result is not None and result.image_data is not None and np.asarray(result.image_data)[..., :3].max() > 0:
-                image = Image.fromarray(np.asarray(result.image_data).astype(np.uint8), "RGBA")
+        st.caption("Draw one letter A–J, large and centred.")
+        image = sketchpad()
     else:
         upload = st.file_uploader("An image of a letter (any size; dark-on-light is inverted automatically)",
                                   type=["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"])
@@ -146,5 +139,6 @@ with predict_tab:
                 shown.append(enlarge(scrambled, 6))
             st.image(shown, caption=["28×28 input", "after the permutation"][: len(shown)])
         with bars:
-            st.metric("Prediction", pred.label, f"{pred.probabilities[pred.label]:.1%} confident", delta_color="off")
+            st.metric("Prediction", pred.label)
+            st.caption(f"{pred.probabilities[pred.label]:.1%} probability")
             st.plotly_chart(probability_bars(pred.probabilities), width="stretch")

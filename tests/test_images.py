@@ -77,3 +77,13 @@ def test_animated_images_use_the_first_frame():
     frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:])
     img = open_image(buf.getvalue())
     assert np.asarray(img.convert("L")).mean() < 50
+
+
+def test_user_drawings_are_cropped_to_the_letter(glyph):
+    canvas = np.zeros((280, 280), dtype=np.uint8)
+    canvas[100:180, 120:150] = 255  # a small stroke in the middle of a big pad
+    cropped = prepare_image(Image.fromarray(canvas), 28, invert="auto", crop=True)
+    uncropped = prepare_image(Image.fromarray(canvas), 28, invert="auto")
+    assert (cropped > 128).sum() > 4 * (uncropped > 128).sum()  # the letter fills the frame, like notMNIST
+    blank = prepare_image(Image.new("L", (100, 100)), 28, crop=True)
+    assert blank.shape == (28, 28) and blank.max() == 0

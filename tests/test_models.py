@@ -17,15 +17,22 @@ def test_permutation_is_fixed_by_its_seed_and_invertible():
 
 
 def test_mlp_is_exactly_invariant_to_a_permutation_of_its_first_layer():
-    """Permuting the inputs and the first layer's weight columns the same way gives identical logits."""
+    """Permuting the inputs and the first layer's weight columns the same way gives identical logits.
+
+    Inputs are k/256 and weights multiples of 2**-12, computed in float64: every product and partial sum is
+    exactly representable, so the result cannot depend on summation order and equality is bitwise."""
     torch.manual_seed(0)
-    mlp = MLP().eval()
+    mlp = MLP().eval().double()
+    with torch.no_grad():
+        w = mlp.first_layer.weight
+        w.copy_(torch.round(w * 2**12) / 2**12)
     perm = make_permutation(7)
-    x = torch.rand(16, 1, 28, 28)
+    x = torch.randint(0, 256, (16, 1, 28, 28)).double() / 256
     moved = copy.deepcopy(mlp)
     with torch.no_grad():
         moved.first_layer.weight.copy_(mlp.first_layer.weight[:, perm])
     assert torch.equal(moved(permute_pixels(x, perm)), mlp(x))
+    assert not torch.equal(mlp(permute_pixels(x, perm)), mlp(x))  # the permutation itself does matter
 
 
 def test_cnn_is_not_permutation_invariant():
