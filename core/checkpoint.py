@@ -50,14 +50,19 @@ def git_commit() -> str | None:
         return None
 
 
-def save_checkpoint(directory: str | Path, model: nn.Module, meta: dict[str, Any]) -> Path:
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with tempfile.NamedTemporaryFile(dir=directory, prefix=f".{WEIGHTS_FILE}.", delete=False) as tmp:
+def save_weights(path: Path, state: dict[str, torch.Tensor]) -> None:
+    """A state_dict as safetensors, atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
         pass
     save_file(tensors, tmp.name)
-    os.replace(tmp.name, directory / WEIGHTS_FILE)
+    os.replace(tmp.name, path)
+
+
+def save_checkpoint(directory: str | Path, model: nn.Module | dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
+    directory = Path(directory)
+    save_weights(directory / WEIGHTS_FILE, model if isinstance(model, dict) else model.state_dict())
     # meta.json last: a directory with meta.json always has matching weights beside it.
     atomic_write_json(directory / META_FILE, {"format": FORMAT, "format_version": FORMAT_VERSION, **meta})
     return directory
@@ -96,7 +101,7 @@ def _read_weights(directory: Path) -> dict[str, torch.Tensor]:
     raise CheckpointError(f"{directory} has no weights ({WEIGHTS_FILE} or {TORCH_WEIGHTS_FILE})")
 
 
-def load_checkpoint(directory: str | Path, build=None) -> tuple[nn.Module, dict[str, Any]]:
+def load_checkpoint(directory: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """Build the model described by meta.json and load its weights; the model is in eval mode."""
     from .models import build_model
 
@@ -106,7 +111,7 @@ def load_checkpoint(directory: str | Path, build=None) -> tuple[nn.Module, dict[
         config = Experiment.from_dict(meta["config"])
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{directory / META_FILE} has an invalid config ({exc})") from None
-    model = (build or build_model)(config, num_classes=len(meta.get("classes", [])) or 10)
+    model = build_model(config, num_classes=len(meta.get("classes", [])) or 10, load_weights=False)
     state = _read_weights(directory)
     expected = model.state_dict()
     mismatched = [k for k in expected if k not in state or state[k].shape != expected[k].shape]

@@ -2,98 +2,143 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
 from pathlib import Path
 
+from .backbones import WeightsUnavailable
 from .checkpoint import CheckpointError
-from .config import NOTMNIST_MODELS, Experiment
+from .config import FER_ARCHS, FREEZE_DEPTHS, LR_SCHEDULES, NOTMNIST_MODELS, Experiment
 from .data import DataSourceError
 from .images import ImageLoadError
+from .sweep import ROWS as SWEEP_ROWS
 
 DEFAULT_OUT = Path("checkpoints")
 
 
-def _experiment_from_args(args: argparse.Namespace) -> Experiment:
-    if args.config:  # a whole experiment as JSON (how the app starts runs); other experiment flags are ignored
+def _experiment_from_args(args: argparse.Namespace, **overrides) -> Experiment:
+    if getattr(args, "config", None):  # a whole experiment as JSON (how the app starts runs)
         try:
             return Experiment.from_dict(json.loads(Path(args.config).read_text()))
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"cannot read experiment config {args.config}: {exc}") from None
-    return Experiment(task=args.task, model=args.model, permute=args.permute,
-                      permutation_seed=args.permutation_seed, epochs=args.epochs, batch_size=args.batch_size,
-                      lr=args.lr, seed=args.seed, data=args.data, bf16=args.bf16, augment_shift=args.shift,
-                      train_limit=args.train_limit, test_limit=args.test_limit)
+    names = {f.name for f in dataclasses.fields(Experiment)}
+    values = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    if getattr(args, "arch", None):
+        values["model"] = args.arch
+    return Experiment(**{**values, **overrides})
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def _run_with_progress(run, progress_file: str | None):
+    """Run training; a progress file (the app's view of the run) learns how it ended, whatever happens."""
     from .callbacks import ProgressFile, TqdmProgress
-    from .train import run_experiment
 
-    try:
-        config = _experiment_from_args(args)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    out = Path(args.out) if args.out else DEFAULT_OUT / config.task / config.name
-    callbacks = [TqdmProgress()]
-    progress = ProgressFile(args.progress_file) if args.progress_file else None
-    if progress:
-        callbacks.append(progress)
+    progress = ProgressFile(progress_file) if progress_file else None
+    callbacks = [TqdmProgress()] + ([progress] if progress else [])
+
     def cancelled(signum, frame):
         raise KeyboardInterrupt("cancelled")
 
-    signal.signal(signal.SIGTERM, cancelled)  # the app cancels runs with SIGTERM; record it in the progress file
+    signal.signal(signal.SIGTERM, cancelled)  # the app cancels runs with SIGTERM
     try:
-        _, meta = run_experiment(config, out, callbacks)
-    except (DataSourceError, ValueError) as exc:
+        return run(callbacks)
+    except (DataSourceError, WeightsUnavailable, ValueError) as exc:
         if progress:
             progress.fail(str(exc))
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise
     except KeyboardInterrupt:
         if progress:
             progress.fail("cancelled")
         raise
-    except BaseException as exc:  # a page polling the progress file must learn that the run died
+    except BaseException as exc:
         if progress:
             progress.fail(f"{type(exc).__name__}: {exc}")
         raise
-    test = meta["metrics"]["test"]
-    print(f"{config.name}: test accuracy {test['accuracy']:.4f} (unseen in train: "
-          f"{test['unseen']['accuracy']:.4f}, n={test['unseen']['n']}), macro-F1 {test['macro_f1']:.4f}, "
-          f"{meta['training_seconds']:.0f}s -> {out}")
+
+
+def _result_line(name: str, meta: dict) -> str:
+    parts = []
+    for split in ("validation", "test"):
+        m = meta["metrics"].get(split)
+        if m:
+            parts.append(f"{split} accuracy {m['accuracy']:.4f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]")
+    unseen = meta["metrics"]["test"].get("unseen")
+    if unseen:
+        parts.append(f"unseen in train {unseen['accuracy']:.4f} (n={unseen['n']})")
+    parts.append(f"macro-F1 {meta['metrics']['test']['macro_f1']:.4f}")
+    return f"{name}: " + ", ".join(parts) + f", {meta['training_seconds']:.0f}s"
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import run_experiment
+
+    config = _experiment_from_args(args)
+    out = Path(args.out) if args.out else DEFAULT_OUT / config.task / config.name
+    if (out / "meta.json").exists() and not args.resume and not args.progress_file:
+        from .checkpoint import read_meta
+
+        if read_meta(out).get("complete"):
+            print(f"note: overwriting the finished run in {out}", file=sys.stderr)
+    _, meta = _run_with_progress(lambda cbs: run_experiment(config, out, cbs, resume=args.resume), args.progress_file)
+    print(_result_line(config.name, meta) + f" -> {out}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import run_sweep
+
+    base = _experiment_from_args(args, pretrained=False, freeze="none")
+    out = Path(args.out) if args.out else DEFAULT_OUT / base.task / f"sweep-{base.model}-{base.img_size}px-{base.epochs}ep"
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    summary = _run_with_progress(lambda cbs: run_sweep(base, out, args.rows, callbacks=lambda name: cbs, log=log),
+                                 None)
+    print(f"{'row':<8} {'status':<12} {'val acc':>8} {'test acc':>8} {'95% CI':>15} {'study':>6}")
+    for row in summary["rows"]:
+        val, test = row.get("validation", {}), row.get("test", {})
+        ci = f"[{test['ci_low']:.3f}, {test['ci_high']:.3f}]" if test else ""
+        study = row["study_test_accuracy"]
+        print(f"{row['row']:<8} {row['status']:<12} {val.get('accuracy', float('nan')):8.4f} "
+              f"{test.get('accuracy', float('nan')):8.4f} {ci:>15} {'' if study is None else f'{study:.3f}':>6}")
+    print(f"summary: {out / 'sweep.json'}")
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
     from .data import load_split
-    from .notmnist import SPEC
-    from .train import evaluate, permutation_for
+    from .train import evaluate, task_spec
+    from .transforms import make_batches
 
     model, meta = load_checkpoint(args.checkpoint)
     config = Experiment.from_dict(meta["config"])
+    spec = task_spec(config.task)
     data = args.data or meta.get("data", {}).get("source")
-    split = load_split(SPEC, data, args.split)
-    train = load_split(SPEC, data, "train") if args.split != "train" else None
-    metrics = evaluate(model, split, permutation_for(config), config.bf16, train=train)
+    split = load_split(spec, data, args.split)
+    with_unseen = config.task == "notmnist" and args.split != "train"
+    train = load_split(spec, data, "train") if with_unseen else None
+    metrics = evaluate(model, split, make_batches(config), config.bf16, train=train, confidence=True)
     metrics.update(checkpoint=str(args.checkpoint), source=split.source)
     if args.json:
         print(json.dumps(metrics))
         return 0
-    print(f"{args.checkpoint} on {split.source} [{args.split}, n={metrics['n']}]")
-    print(f"accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}", end="")
+    print(f"{args.checkpoint} on {split.source} [{args.split}: {split.origin}, n={metrics['n']}]")
+    print(f"accuracy {metrics['accuracy']:.4f} (95% CI {metrics['ci_low']:.4f}-{metrics['ci_high']:.4f})   "
+          f"macro-F1 {metrics['macro_f1']:.4f}")
     if metrics.get("unseen"):
-        print(f"   accuracy on images unseen in train {metrics['unseen']['accuracy']:.4f} (n={metrics['unseen']['n']})")
-    print(f"\n{'class':>6} {'precision':>9} {'recall':>7} {'f1':>6} {'n':>5}")
+        print(f"accuracy on images unseen in train {metrics['unseen']['accuracy']:.4f} (n={metrics['unseen']['n']})")
+    width = max(len(c) for c in metrics["classes"]) + 1
+    print(f"\n{'class':>{width}} {'precision':>9} {'recall':>7} {'f1':>6} {'n':>5}")
     for name, m in metrics["per_class"].items():
-        print(f"{name:>6} {m['precision']:9.3f} {m['recall']:7.3f} {m['f1']:6.3f} {m['support']:5d}")
+        print(f"{name:>{width}} {m['precision']:9.3f} {m['recall']:7.3f} {m['f1']:6.3f} {m['support']:5d}")
     print("confusion matrix (rows: true, columns: predicted)")
-    print("      " + " ".join(f"{c:>5}" for c in metrics["classes"]))
+    print(" " * width + " ".join(f"{c[:5]:>5}" for c in metrics["classes"]))
     for name, row in zip(metrics["classes"], metrics["confusion_matrix"]):
-        print(f"{name:>5} " + " ".join(f"{v:5d}" for v in row))
+        print(f"{name:>{width}}" + " ".join(f"{v:5d}" for v in row))
     return 0
 
 
@@ -120,29 +165,61 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 autocast (default: on for fer where supported, off for notmnist)")
+    p.add_argument("--train-limit", type=int, help="use only the first N training images")
+    p.add_argument("--test-limit", type=int, help="use only the first N images of validation and test")
+    p.add_argument("--out", help="output directory")
+
+
+def _add_fer(p: argparse.ArgumentParser, freeze: bool = True) -> None:
+    p.add_argument("--arch", choices=FER_ARCHS, help="fer: backbone (default resnet18)")
+    if freeze:
+        p.add_argument("--pretrained", action="store_true", default=None, help="fer: start from ImageNet weights")
+        p.add_argument("--freeze", choices=FREEZE_DEPTHS, help="fer: frozen prefix (needs pretrained weights)")
+    p.add_argument("--weights", help="fer: local ImageNet state_dict instead of torchvision's download")
+    p.add_argument("--img-size", type=int, help="fer: model input size (default 224)")
+    p.add_argument("--optimizer", choices=["adam", "sgd"])
+    p.add_argument("--step-size", type=int, help="StepLR: epochs per decay")
+    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--class-weights", action="store_true", default=None)
+    p.add_argument("--rotation", type=float, help="fer: random rotation in degrees")
+    p.add_argument("--erasing", type=float, help="fer: random erasing probability")
+    p.add_argument("--no-flip", dest="flip", action="store_false", default=None)
+    p.add_argument("--data", help="data source (default: $NOTMNIST_DATA or the hub; $FER_DATA)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a model and save a checkpoint directory")
-    d = Experiment()
-    train.add_argument("task", choices=["notmnist"])
-    train.add_argument("--model", choices=NOTMNIST_MODELS, default=d.model)
-    train.add_argument("--permute", action="store_true", help="apply a fixed random pixel permutation")
-    train.add_argument("--permutation-seed", type=int, default=d.permutation_seed)
-    train.add_argument("--epochs", type=int, default=d.epochs)
-    train.add_argument("--batch-size", type=int, default=d.batch_size)
-    train.add_argument("--lr", type=float, default=d.lr)
-    train.add_argument("--seed", type=int, default=d.seed)
-    train.add_argument("--shift", type=int, default=d.augment_shift, help="random shift augmentation, pixels")
-    train.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=d.bf16)
-    train.add_argument("--data", help="hub id, dataset folder or image folder (default: $NOTMNIST_DATA or the hub)")
-    train.add_argument("--train-limit", type=int, help="use only the first N training images")
-    train.add_argument("--test-limit", type=int, help="use only the first N test images")
-    train.add_argument("--out", help="checkpoint directory (default: checkpoints/TASK/RUN_NAME)")
-    train.add_argument("--config", help="experiment as JSON (overrides the experiment flags above)")
+    train.add_argument("task", choices=["notmnist", "fer"])
+    train.add_argument("--model", choices=NOTMNIST_MODELS, help="notmnist: cnn or mlp (default cnn)")
+    train.add_argument("--permute", action="store_true", default=None, help="notmnist: fixed random pixel permutation")
+    train.add_argument("--permutation-seed", type=int)
+    train.add_argument("--shift", dest="augment_shift", type=int, help="notmnist: random shift, pixels")
+    _add_fer(train)
+    _add_common(train)
+    train.add_argument("--resume", action="store_true", help="continue from the last completed epoch in --out")
+    train.add_argument("--config", help="experiment as JSON (replaces the experiment flags)")
     train.add_argument("--progress-file", help="write live progress as JSON here (used by the app)")
     train.set_defaults(func=cmd_train)
+
+    sweep = sub.add_parser("sweep", help="scratch + pretrained at every freeze depth, into one folder")
+    sweep.add_argument("task", choices=["fer"])
+    _add_fer(sweep, freeze=False)
+    _add_common(sweep)
+    sweep.add_argument("--rows", nargs="+", choices=[row[0] for row in SWEEP_ROWS],
+                       help="only these rows (default: all six)")
+    sweep.set_defaults(func=cmd_sweep)
 
     ev = sub.add_parser("evaluate", help="metrics of a checkpoint on a data split")
     ev.add_argument("checkpoint")
@@ -166,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CheckpointError, DataSourceError) as exc:
+    except (CheckpointError, DataSourceError, WeightsUnavailable, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -21,7 +21,7 @@ from PIL import Image
 
 from .images import prepare_image
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 CACHE_ENV_VAR = "STUDY_CACHE_DIR"
 
 
@@ -33,12 +33,15 @@ class DataSourceError(RuntimeError):
 class DatasetSpec:
     """What a task's data looks like and where it comes from by default."""
 
-    hub_id: str
+    hub_id: str | None  # default source for users who are online; None: the user must name one
     env_var: str
     classes: tuple[str, ...]
-    image_size: int
+    image_size: int  # decoded (cached) size; models may resize at batch time
     aliases: dict[str, str]  # other spellings of class names (folder names) -> class name
     bundled: Path | None = None  # small sample shipped in the repo, source name "bundled"
+    splits: tuple[str, ...] = ("train", "test")
+    validation_fraction: float = 0.1  # carved from train when a source has no validation split
+    how_to_get: str = ""  # one sentence for the error when no source is set
 
     def class_index(self, name: str) -> int:
         key = name.strip().lower()
@@ -56,6 +59,7 @@ class ImageSplit:
     classes: tuple[str, ...]
     source: str
     split: str
+    origin: str = ""  # how this split was made from the source, said with every result
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -64,12 +68,15 @@ class ImageSplit:
         """The first n images (the shared data is shuffled within each split, so a prefix mixes classes)."""
         if n is None or n >= len(self):
             return self
-        return ImageSplit(self.images[:n], self.labels[:n], self.classes, self.source, self.split)
+        return ImageSplit(self.images[:n], self.labels[:n], self.classes, self.source, self.split,
+                          f"first {n} of {self.origin}")
 
 
 def resolve_source(spec: DatasetSpec, source: str | None) -> str:
     """The explicit source, else the task's environment variable, else the hub id."""
-    source = (source or os.environ.get(spec.env_var) or spec.hub_id).strip()
+    source = (source or os.environ.get(spec.env_var) or spec.hub_id or "").strip()
+    if not source:
+        raise DataSourceError(f"No data source is set: pass --data or set {spec.env_var}. {spec.how_to_get}".strip())
     if source == "bundled":
         if spec.bundled is None:
             raise DataSourceError("this task ships no bundled sample")
@@ -138,15 +145,55 @@ def _load_hf_split(spec: DatasetSpec, source: str, split: str):
         label = part.features.get("label")
         for name in getattr(label, "names", []):
             spec.class_index(name)
-    if list(dsd) == ["train"] and split in ("train", "test"):
-        # An image folder without a test/ folder: hold out 20 %, stratified and seeded like the hub's split.
+    return _derive_split(spec, dsd, split, source)
+
+
+USAGE_PREFIXES = {"validation": "PublicTest_", "test": "PrivateTest_"}  # FER-2013's Kaggle file names
+
+
+def _file_names(ds) -> list[str]:
+    import datasets
+
+    paths = ds.cast_column("image", datasets.Image(decode=False))["image"]
+    return [Path(p.get("path") or "").name for p in paths]
+
+
+def _derive_split(spec: DatasetSpec, dsd, split: str, source: str):
+    """The requested split, deriving missing ones the way the task's protocol says.
+
+    - a split the source has is used as is (but see the Kaggle FER layout below);
+    - an image folder with only train: a seeded, stratified 20 % becomes test;
+    - train + test without validation (Kaggle FER layout): when file names carry FER-2013's usage
+      (PublicTest_*, PrivateTest_*), validation = PublicTest and test = PrivateTest (the standard protocol);
+      otherwise a seeded, stratified share of train becomes validation.
+    """
+    have = list(dsd)
+
+    def carve(ds, fraction, part):
         try:
-            return dsd["train"].train_test_split(test_size=0.2, stratify_by_column="label", seed=0)[split]
+            share = fraction if part == "test" else 1 - fraction
+            return (ds.train_test_split(test_size=fraction, stratify_by_column="label", seed=0)[part],
+                    f"{share:.0%} of the source's train split (stratified, seed 0)")
         except ValueError as exc:
-            raise DataSourceError(f"'{source}' has no test split and too few images to hold one out ({exc})") from None
+            raise DataSourceError(f"'{source}' has too few images to hold out a stratified split ({exc})") from None
+
+    if split not in spec.splits:
+        raise DataSourceError(f"this task has no split '{split}' (it has: {', '.join(spec.splits)})")
+    if have == ["train"] and "test" in spec.splits and split in ("train", "test"):
+        return carve(dsd["train"], 0.2, split)
+    if "validation" in spec.splits and "validation" not in dsd and {"train", "test"} <= set(have):
+        names = _file_names(dsd["test"])
+        if any(n.startswith(USAGE_PREFIXES["validation"]) for n in names):
+            if split == "train":
+                return dsd["train"], "train/ (FER-2013 Training)"
+            keep = [i for i, n in enumerate(names) if n.startswith(USAGE_PREFIXES[split])]
+            return dsd["test"].select(keep), f"test/{USAGE_PREFIXES[split]}* (FER-2013 {USAGE_PREFIXES[split][:-1]})"
+        if split == "test":
+            return dsd["test"], "the source's test split"
+        return carve(dsd["train"], spec.validation_fraction, "test" if split == "validation" else "train")
     if split in dsd:
-        return dsd[split]
-    raise DataSourceError(f"'{source}' has no split '{split}' (it has: {', '.join(dsd)})")
+        return dsd[split], f"the source's {split} split"
+    raise DataSourceError(f"'{source}' has no split '{split}' (it has: {', '.join(have)})")
 
 
 def _decode(spec: DatasetSpec, ds) -> tuple[np.ndarray, np.ndarray]:
@@ -173,17 +220,18 @@ def load_split(spec: DatasetSpec, source: str | None, split: str) -> ImageSplit:
     if cache_file.exists():
         try:
             with np.load(cache_file, allow_pickle=False) as npz:
-                images, labels = npz["images"], npz["labels"]
+                images, labels, origin = npz["images"], npz["labels"], str(npz["origin"])
         except (OSError, ValueError, KeyError):
             cache_file.unlink(missing_ok=True)  # a broken cache file is rebuilt, never trusted
         else:
-            return ImageSplit(torch.from_numpy(images), torch.from_numpy(labels), spec.classes, source, split)
-    images, labels = _decode(spec, _load_hf_split(spec, source, split))
+            return ImageSplit(torch.from_numpy(images), torch.from_numpy(labels), spec.classes, source, split, origin)
+    ds, origin = _load_hf_split(spec, source, split)
+    images, labels = _decode(spec, ds)
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=cache_file.parent, suffix=".npz", delete=False) as tmp:
-        np.savez(tmp, images=images, labels=labels)
+        np.savez(tmp, images=images, labels=labels, origin=np.array(origin))
     os.replace(tmp.name, cache_file)
-    return ImageSplit(torch.from_numpy(images), torch.from_numpy(labels), spec.classes, source, split)
+    return ImageSplit(torch.from_numpy(images), torch.from_numpy(labels), spec.classes, source, split, origin)
 
 
 def unseen_mask(test: ImageSplit, train: ImageSplit) -> torch.Tensor:

@@ -22,3 +22,14 @@ def classification_metrics(y_true, y_pred, classes: tuple[str, ...] | list[str])
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "classes": list(classes),
     }
+
+
+def bootstrap_ci(correct, n_resamples: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of accuracy from per-sample correctness."""
+    correct = np.asarray(correct, dtype=np.float64)
+    if len(correct) == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = correct[rng.integers(0, len(correct), size=(n_resamples, len(correct)))].mean(axis=1)
+    alpha = (1 - level) / 2
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))

@@ -1,4 +1,4 @@
-"""The notMNIST models: the study's small CNN and a fully connected network of similar size."""
+"""The models: the study's small CNN and an MLP for notMNIST; ImageNet backbones for FER (core.backbones)."""
 from torch import nn
 
 from .config import Experiment
@@ -46,12 +46,15 @@ class MLP(nn.Module):
         return self.net(x)
 
 
-def build_model(config: Experiment, num_classes: int = 10) -> nn.Module:
+def build_model(config: Experiment, num_classes: int = 10, load_weights: bool = True) -> nn.Module:
+    """The model `config` describes. load_weights=False skips pretrained weights (a checkpoint follows)."""
     if config.model == "cnn":
-        return SmallCNN(num_classes)
+        return SmallCNN(num_classes, config.img_size)
     if config.model == "mlp":
-        return MLP(num_classes)
-    raise ValueError(f"unknown model {config.model!r}")
+        return MLP(num_classes, config.img_size)
+    from .backbones import build_backbone
+
+    return build_backbone(config, num_classes, load_weights=load_weights)
 
 
 def count_parameters(model: nn.Module) -> int:

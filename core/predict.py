@@ -11,8 +11,8 @@ from PIL import Image
 from .checkpoint import load_checkpoint
 from .config import Experiment
 from .images import open_image, prepare_image
-from .permutation import make_permutation
 from .train import predict_logits
+from .transforms import make_batches
 
 
 @dataclass
@@ -32,10 +32,10 @@ class Classifier:
         self.model, self.meta = load_checkpoint(checkpoint_dir)
         self.config = Experiment.from_dict(self.meta["config"])
         self.classes = list(self.meta["classes"])
-        pre = self.meta["preprocessing"]
-        self.image_size = int(pre["image_size"])
-        perm = pre["permutation"]
-        self.perm = make_permutation(perm["seed"], perm["num_pixels"]) if perm["applied"] else None
+        self.batches = make_batches(self.config)
+        # Images are decoded to this size, like the training data; the batch transform does the rest.
+        self.image_size = int(self.meta["preprocessing"].get("decoded_size", self.config.img_size))
+        self.perm = getattr(self.batches, "perm", None)
 
     def prepare(self, image: Image.Image, invert: str = "auto", crop: bool = True) -> np.ndarray:
         """A user's image as the model's input: inverted if dark-on-light, cropped to the letter, resized."""
@@ -43,7 +43,7 @@ class Classifier:
 
     def predict_arrays(self, arrays: list[np.ndarray]) -> list[Prediction]:
         batch = torch.from_numpy(np.stack(arrays))[:, None]
-        probs = torch.softmax(predict_logits(self.model, batch, self.perm, self.config.bf16), dim=1).numpy()
+        probs = torch.softmax(predict_logits(self.model, batch, self.batches.eval, self.config.bf16), dim=1).numpy()
         return [
             Prediction(self.classes[int(p.argmax())], {c: float(v) for c, v in zip(self.classes, p)}, a)
             for p, a in zip(probs, arrays)

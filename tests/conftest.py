@@ -9,6 +9,11 @@ sys.path.insert(0, str(ROOT))
 NOTMNIST_DIR = Path(os.environ.get("NOTMNIST_TEST_DATA", ROOT.parent / "shared" / "data" / "notmnist"))
 
 
+def slices(splits: dict, train: int, others: int) -> dict:
+    """The first images of each split (the shared data is shuffled, so prefixes mix classes)."""
+    return {name: split.head(train if name == "train" else others) for name, split in splits.items()}
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory):
     """Tests decode data into their own cache, so they exercise the decoder and never see a stale cache."""
@@ -26,7 +31,7 @@ def notmnist_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def notmnist_data(notmnist_dir):
-    """(train, test) of the real data, full splits."""
+    """{"train", "test"} of the real data, full splits."""
     from core.config import Experiment
     from core.train import load_data
 
@@ -39,8 +44,7 @@ def small_checkpoint(tmp_path_factory, notmnist_dir, notmnist_data):
     from core.config import Experiment
     from core.train import run_experiment
 
-    train, test = notmnist_data
     out = tmp_path_factory.mktemp("ckpt") / "cnn"
     config = Experiment(model="cnn", epochs=1, data=str(notmnist_dir), train_limit=3000, test_limit=1000)
-    model, meta = run_experiment(config, out, data=(train.head(3000), test.head(1000)))
+    model, meta = run_experiment(config, out, data=slices(notmnist_data, 3000, 1000))
     return out, model, meta

@@ -39,7 +39,7 @@ def test_evaluate_bad_checkpoint_is_one_line(tmp_path):
 
 def test_predict_real_letters_and_survives_bad_files(tmp_path, small_checkpoint, notmnist_data):
     ckpt, _, _ = small_checkpoint
-    _, test = notmnist_data
+    test = notmnist_data["test"]
     # One real test letter on a dark background, saved in the modes and sizes users have.
     border = lambda a: np.median(np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]))
     letter = next(a for a in test.images[:, 0].numpy() if border(a) < 30 and a.mean() > 40)

@@ -10,7 +10,7 @@ from core.data import DataSourceError, load_split, unseen_mask
 
 
 def test_real_splits_decode_to_uint8_tensors(notmnist_data):
-    train, test = notmnist_data
+    train, test = notmnist_data["train"], notmnist_data["test"]
     assert train.images.shape == (14979, 1, 28, 28) and test.images.shape == (3745, 1, 28, 28)
     assert train.images.dtype == torch.uint8 and train.labels.dtype == torch.int64
     assert set(train.labels.unique().tolist()) == set(range(10))
@@ -24,11 +24,11 @@ def test_second_load_comes_from_the_disk_cache_fast(notmnist_dir, notmnist_data)
     start = time.perf_counter()
     again = load_split(notmnist.SPEC, str(notmnist_dir), "test")
     assert time.perf_counter() - start < 1.0
-    assert torch.equal(again.images, notmnist_data[1].images)
+    assert torch.equal(again.images, notmnist_data["test"].images)
 
 
 def test_duplicates_shared_by_train_and_test_are_found(notmnist_data):
-    train, test = notmnist_data
+    train, test = notmnist_data["train"], notmnist_data["test"]
     mask = unseen_mask(test, train)
     # The data README: 55 distinct images occur in both splits; some of them several times in test.
     shared = int((~mask).sum())

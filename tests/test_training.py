@@ -9,7 +9,9 @@ from core.callbacks import Callback
 from core.checkpoint import CheckpointError, load_checkpoint, read_meta, save_checkpoint
 from core.config import Experiment
 from core.models import MLP
-from core.train import random_shift, run_experiment
+from core.train import run_experiment
+from core.transforms import random_shift
+from tests.conftest import slices
 
 
 def test_short_real_training_run_beats_chance_by_far(small_checkpoint):
@@ -19,7 +21,6 @@ def test_short_real_training_run_beats_chance_by_far(small_checkpoint):
 
 
 def test_callbacks_see_every_batch_and_epoch(notmnist_data, notmnist_dir):
-    train, test = notmnist_data
 
     class Recorder(Callback):
         def __init__(self):
@@ -36,17 +37,16 @@ def test_callbacks_see_every_batch_and_epoch(notmnist_data, notmnist_dir):
 
     rec = Recorder()
     config = Experiment(model="mlp", epochs=2, batch_size=100, data=str(notmnist_dir))
-    run_experiment(config, callbacks=[rec], data=(train.head(500), test.head(200)))
+    run_experiment(config, callbacks=[rec], data=slices(notmnist_data, 500, 200))
     assert rec.batches[-1] == (2, 5, 5) and len(rec.batches) == 10
     assert [r["epoch"] for r in rec.epochs] == [1, 2]
     assert rec.ended["accuracy"] == pytest.approx(rec.epochs[-1]["eval_accuracy"])
 
 
 def test_same_seed_same_model(notmnist_data, notmnist_dir):
-    train, test = notmnist_data
     config = Experiment(model="mlp", epochs=1, data=str(notmnist_dir), permute=True)
-    a, _ = run_experiment(config, data=(train.head(600), test.head(100)))
-    b, _ = run_experiment(config, data=(train.head(600), test.head(100)))
+    a, _ = run_experiment(config, data=slices(notmnist_data, 600, 100))
+    b, _ = run_experiment(config, data=slices(notmnist_data, 600, 100))
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
@@ -63,7 +63,7 @@ def test_random_shift_moves_images_by_at_most_the_limit():
 def test_checkpoint_round_trip_gives_identical_predictions(small_checkpoint, notmnist_data):
     path, model, meta = small_checkpoint
     loaded, loaded_meta = load_checkpoint(path)
-    x = notmnist_data[1].images[:32].float() / 255
+    x = notmnist_data["test"].images[:32].float() / 255
     model.eval()
     assert torch.equal(loaded(x), model(x))
     assert loaded_meta["config"] == meta["config"] and loaded_meta["classes"] == list("ABCDEFGHIJ")

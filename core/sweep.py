@@ -1,0 +1,88 @@
+"""The freeze-depth sweep: scratch, and pretrained with every freeze depth, into one folder.
+
+Each row is an ordinary run directory (resumable; finished rows are skipped), and `sweep.json` summarises
+them after every row, so a sweep interrupted anywhere loses at most the epoch in progress.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from .callbacks import Callback
+from .checkpoint import CheckpointError, atomic_write_json, read_meta
+from .config import Experiment
+
+# (row name, pretrained, freeze depth), in the study's order plus full fine-tuning as the upper reference.
+ROWS = (("scratch", False, "none"), ("none", True, "none"), ("layer1", True, "layer1"),
+        ("layer2", True, "layer2"), ("layer3", True, "layer3"), ("all", True, "all"))
+# The study's test accuracies (ResNet-18, 224 px); it had no full fine-tuning row.
+STUDY_TEST_ACCURACY = {"scratch": 0.591, "layer1": 0.667, "layer2": 0.655, "layer3": 0.629, "all": 0.424}
+ROW_LABELS = {"scratch": "from scratch", "none": "fine-tune all", "layer1": "freeze layer1",
+              "layer2": "freeze layer1+2", "layer3": "freeze layer1+2+3", "all": "freeze all conv"}
+SUMMARY_FILE = "sweep.json"
+
+
+def sweep_rows(base: Experiment, rows: Iterable[str] | None = None) -> list[tuple[str, Experiment]]:
+    wanted = set(rows) if rows else None
+    return [(name, dataclasses.replace(base, pretrained=pretrained, freeze=freeze))
+            for name, pretrained, freeze in ROWS if wanted is None or name in wanted]
+
+
+def row_summary(name: str, folder: Path) -> dict[str, Any]:
+    """What sweep.json and the comparison page say about one row folder."""
+    row: dict[str, Any] = {"row": name, "label": ROW_LABELS[name], "study_test_accuracy": STUDY_TEST_ACCURACY.get(name),
+                           "folder": folder.name}
+    try:
+        meta = read_meta(folder)
+    except CheckpointError:
+        row["status"] = "running" if (folder / "last").exists() else "missing"
+        return row
+    row["status"] = "complete" if meta.get("complete") else "running"
+    for split, m in meta.get("metrics", {}).items():
+        row[split] = {k: m.get(k) for k in ("accuracy", "macro_f1", "ci_low", "ci_high", "n", "split_origin")}
+    row.update(best_epoch=meta.get("best_epoch"), epochs=meta["config"]["epochs"],
+               training_seconds=meta.get("training_seconds"), trainable_parameters=meta.get("trainable_parameters"))
+    return row
+
+
+def write_summary(out_dir: Path, base: Experiment, errors: dict[str, str]) -> dict[str, Any]:
+    rows = []
+    for name, _, _ in ROWS:
+        row = row_summary(name, out_dir / name)
+        if name in errors and row["status"] != "complete":
+            row.update(status="unavailable", error=errors[name])
+        rows.append(row)
+    summary = {"task": base.task, "model": base.model, "img_size": base.img_size, "epochs": base.epochs,
+               "setting": {k: v for k, v in base.to_dict().items() if k not in ("pretrained", "freeze", "extra")},
+               "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rows": rows}
+    atomic_write_json(out_dir / SUMMARY_FILE, summary)
+    return summary
+
+
+def run_sweep(base: Experiment, out_dir: str | Path, rows: Iterable[str] | None = None,
+              callbacks: Callable[[str], list[Callback]] = lambda name: [], data=None,
+              log: Callable[[str], None] = print) -> dict[str, Any]:
+    from .backbones import WeightsUnavailable
+    from .train import load_data, run_experiment
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = data or load_data(base)
+    errors: dict[str, str] = {}
+    write_summary(out_dir, base, errors)
+    for name, config in sweep_rows(base, rows):
+        folder = out_dir / name
+        if row_summary(name, folder)["status"] == "complete":
+            log(f"[{name}] already complete, skipped")
+            continue
+        log(f"[{name}] {config.name}")
+        try:
+            run_experiment(config, folder, callbacks(name), data=data, resume=True)
+        except WeightsUnavailable as exc:
+            errors[name] = str(exc)
+            log(f"[{name}] skipped: {exc}")
+        write_summary(out_dir, base, errors)
+    return json.loads((out_dir / SUMMARY_FILE).read_text())
