@@ -12,12 +12,17 @@ Freeze depth -> what is frozen (each depth includes everything before it):
 
 Only the classifier head trains at `all`. Frozen stages run under `torch.no_grad()` (no autograd work) and
 stay in eval mode, so their BatchNorm statistics do not move.
+
+Input: the model takes the grayscale face (N x 1 x H x W in [0, 1]). The study's preprocessing -- repeat to
+3 channels, normalise with ImageNet mean/std -- happens exactly inside the first convolution
+(`GrayToRGBConv`), which saves two thirds of that layer's work and memory traffic.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 import torchvision
 from torch import nn
 
@@ -29,6 +34,33 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 class WeightsUnavailable(RuntimeError):
     """Pretrained weights that cannot be had; the message says how to get them."""
+
+
+class GrayToRGBConv(nn.Module):
+    """The first conv of an RGB network applied to a grayscale image as if it had been repeated to 3 channels
+    and normalised per channel -- exactly, with 2 input channels instead of 3:
+
+        sum_c W_c * (g - m_c) / s_c  =  (sum_c W_c / s_c) * g  +  (-sum_c W_c m_c / s_c) * 1
+
+    The all-ones second channel is zero-padded like the image, so the border is exact too. The weight keeps
+    its RGB shape, so ImageNet weights load unchanged and train as usual.
+    """
+
+    def __init__(self, conv: nn.Conv2d, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+        super().__init__()
+        self.conv = conv
+        self.register_buffer("scale", 1.0 / torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("shift", -(torch.tensor(mean) / torch.tensor(std)).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, gray: torch.Tensor) -> torch.Tensor:
+        c = self.conv
+        w = c.weight
+        weight = torch.cat([(w * self.scale).sum(1, keepdim=True), (w * self.shift).sum(1, keepdim=True)], 1)
+        n, _, h, w_ = gray.shape
+        x = torch.empty((n, 2, h, w_), dtype=gray.dtype, device=gray.device, memory_format=torch.channels_last)
+        x[:, 0] = gray[:, 0]
+        x[:, 1] = 1.0
+        return F.conv2d(x, weight, c.bias, c.stride, c.padding)
 
 
 class StagedBackbone(nn.Module):
@@ -63,11 +95,12 @@ class StagedBackbone(nn.Module):
 
 def _staged(arch: str, net: nn.Module, num_classes: int) -> StagedBackbone:
     if arch == "resnet18":
-        stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1)
+        stem = nn.Sequential(GrayToRGBConv(net.conv1), net.bn1, net.relu, net.maxpool, net.layer1)
         head = nn.Sequential(net.avgpool, nn.Flatten(), nn.Linear(net.fc.in_features, num_classes))
         return StagedBackbone([stem, net.layer2, net.layer3, net.layer4], head)
     if arch == "mobilenet_v2":
         f = net.features
+        f[0][0] = GrayToRGBConv(f[0][0])
         head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2),
                              nn.Linear(net.classifier[-1].in_features, num_classes))
         return StagedBackbone([f[0:4], f[4:7], f[7:14], f[14:19]], head)

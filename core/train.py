@@ -285,8 +285,9 @@ def preprocessing_meta(config: Experiment) -> dict[str, Any]:
     from .backbones import IMAGENET_MEAN, IMAGENET_STD
 
     return {
-        "decoded_size": spec.image_size, "image_size": config.img_size, "channels": 3,
-        "grayscale_to_rgb": "repeat", "mean": IMAGENET_MEAN, "std": IMAGENET_STD,
+        "decoded_size": spec.image_size, "image_size": config.img_size, "input": "N x 1 x size x size in [0, 1]",
+        "grayscale_to_rgb": "repeat, inside the first conv (core.backbones.GrayToRGBConv)",
+        "mean": IMAGENET_MEAN, "std": IMAGENET_STD,
         "function": "core.transforms.preprocess_faces",
         "augmentation": {"crop_scale": config.crop_scale, "flip": config.flip, "rotation": config.rotation,
                          "erasing": config.erasing},

@@ -10,12 +10,11 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .backbones import IMAGENET_MEAN, IMAGENET_STD
+from .backbones import IMAGENET_MEAN
 from .config import Experiment
 from .permutation import make_permutation, permute_pixels
 
-_MEAN = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-_STD = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+ERASE_VALUE = sum(IMAGENET_MEAN) / 3  # erased pixels become (about) zero after normalisation
 
 
 def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
@@ -50,18 +49,14 @@ class LetterBatches:
         return self._finish(images)
 
 
-def normalise_gray(x: torch.Tensor) -> torch.Tensor:
-    """[0, 1] grayscale N x 1 x H x W -> 3 channels with ImageNet mean/std, channels-last (faster convs)."""
-    return ((x - _MEAN) / _STD).contiguous(memory_format=torch.channels_last)
-
-
 def preprocess_faces(images: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 face crops (N x 1 x h x w) -> the model's input: resized, 3 channels, ImageNet-normalised.
-    The evaluation path of training and the live webcam both use exactly this."""
+    """uint8 face crops (N x 1 x h x w) -> the model's input: resized to size x size, scaled to [0, 1].
+    The evaluation path of training and the live webcam both use exactly this. (Repeating to 3 channels and
+    ImageNet normalisation happen exactly inside the model's first conv: core.backbones.GrayToRGBConv.)"""
     x = images.float().div_(255.0)
     if x.shape[-2:] != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=size < x.shape[-1])
-    return normalise_gray(x)
+    return x
 
 
 class FaceBatches:
@@ -87,13 +82,12 @@ class FaceBatches:
         theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
         grid = F.affine_grid(theta, [n, 1, self.size, self.size], align_corners=False)
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        x = normalise_gray(x)
         if self.erasing > 0:
             x = self._erase(x, generator)
         return x
 
     def _erase(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Random erasing (value 0 = the mean) on a share of the batch, all rectangles in one mask."""
+        """Random erasing (filled with the ImageNet mean gray) on a share of the batch, all rectangles in one mask."""
         n, _, h, w = x.shape
         r = lambda: torch.rand(n, generator=generator)  # noqa: E731
         area = (0.02 + 0.18 * r()) * h * w
@@ -107,7 +101,7 @@ class FaceBatches:
         cols = torch.arange(w)[None, None, :]
         mask = ((rows >= top[:, None, None]) & (rows < (top + eh)[:, None, None])
                 & (cols >= left[:, None, None]) & (cols < (left + ew)[:, None, None]) & on[:, None, None])
-        return x.masked_fill(mask[:, None], 0.0)
+        return x.masked_fill(mask[:, None], ERASE_VALUE)
 
     def eval(self, images: torch.Tensor) -> torch.Tensor:
         return preprocess_faces(images, self.size)

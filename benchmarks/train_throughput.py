@@ -1,0 +1,160 @@
+"""Training throughput on FER-2013: the project's training step versus a plain baseline, same images.
+
+Baseline: torchvision ImageFolder over PNG files, per-image PIL decode and transforms (grayscale -> RGB,
+RandomResizedCrop, flip, ToTensor, Normalize), DataLoader, fp32, default memory format.
+Project: the uint8 tensor cache, batched augmentation (core.transforms.FaceBatches), bf16 autocast where
+supported, channels-last, torch.no_grad over the frozen prefix.
+
+    .venv/bin/python benchmarks/train_throughput.py --data ../shared/data/fer --arch resnet18 --img-size 224
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core import fer  # noqa: E402
+from core.config import Experiment  # noqa: E402
+from core.data import load_split  # noqa: E402
+from core.models import build_model  # noqa: E402
+from core.train import autocast, make_optimizer, bf16_supported, device  # noqa: E402
+from core.transforms import make_batches  # noqa: E402
+
+
+def write_image_folder(images: torch.Tensor, labels: torch.Tensor, root: Path) -> None:
+    from PIL import Image
+
+    for i, (img, label) in enumerate(zip(images, labels)):
+        folder = root / fer.EMOTIONS[int(label)]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img[0].numpy()).save(folder / f"{i}.png")
+
+
+def time_steps(step, batches, warmup: int) -> float:
+    """Images per second: batch size over the median time of a step (data included), after `warmup` steps.
+    The median keeps one slow step (a page fault, the other core busy) from deciding the result."""
+    times, sizes = [], []
+    start = time.perf_counter()
+    for i, (x, y) in enumerate(batches):  # the loader's work for a batch happens in this iteration
+        step(x, y)
+        now = time.perf_counter()
+        if i >= warmup:
+            times.append(now - start)
+            sizes.append(len(y))
+        start = now
+    return float(np.median(sizes) / np.median(times))
+
+
+def baseline_img_s(config: Experiment, folder: Path, steps: int, warmup: int) -> float:
+    import torchvision
+    from torchvision import transforms as T
+
+    tf = T.Compose([
+        T.Grayscale(num_output_channels=3),
+        T.RandomResizedCrop(config.img_size, scale=(config.crop_scale ** 2, 1.0), ratio=(1.0, 1.0)),
+        T.RandomHorizontalFlip(),
+        T.ToTensor(),
+        T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    ])
+    dataset = torchvision.datasets.ImageFolder(str(folder), transform=tf)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=True)
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, config.model)(num_classes=len(fer.EMOTIONS))
+    staged = build_model(config, len(fer.EMOTIONS), load_weights=False)  # only to know the frozen prefix
+    # The plain way to freeze: requires_grad=False on the same tensors (both list parameters in the same order).
+    for p, sp in zip(model.parameters(), staged.parameters()):
+        p.requires_grad = sp.requires_grad
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
+    model.train()
+
+    def step(x, y):
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def limited():
+        for i, batch in enumerate(loader):
+            if i >= steps + warmup:
+                return
+            yield batch
+
+    return time_steps(step, limited(), warmup)
+
+
+def project_img_s(config: Experiment, images: torch.Tensor, labels: torch.Tensor, steps: int, warmup: int) -> float:
+    torch.manual_seed(0)
+    dev = device()
+    model = build_model(config, len(fer.EMOTIONS), load_weights=False).to(dev).to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, config)
+    batches = make_batches(config)
+    generator = torch.Generator().manual_seed(0)
+    model.train()
+
+    def step(x, y):
+        with autocast(dev, config.bf16):
+            logits = model(x.to(dev))
+        loss = F.cross_entropy(logits.float(), y.to(dev))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def batches_from_cache():
+        order = torch.randperm(len(labels), generator=generator)
+        for i in range(steps + warmup):
+            idx = order[i * config.batch_size : (i + 1) * config.batch_size]
+            yield batches.train(images[idx], generator), labels[idx]
+
+    return time_steps(step, batches_from_cache(), warmup)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=None, help="FER source (default $FER_DATA)")
+    parser.add_argument("--arch", default="resnet18", choices=["resnet18", "mobilenet_v2"])
+    parser.add_argument("--img-size", type=int, default=224)
+    parser.add_argument("--freeze", default="none", choices=["none", "layer1", "layer2", "layer3", "all"])
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per side")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    config = Experiment(task="fer", model=args.arch, img_size=args.img_size, batch_size=args.batch_size,
+                        pretrained=args.freeze != "none", freeze=args.freeze, data=args.data)
+    n = args.batch_size * (args.steps + args.warmup)
+    train = load_split(fer.SPEC, args.data, "train").head(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_image_folder(train.images, train.labels, Path(tmp))
+        baseline = baseline_img_s(config, Path(tmp), args.steps, args.warmup)
+    project = project_img_s(config, train.images, train.labels, args.steps, args.warmup)
+    result = {
+        "arch": args.arch, "img_size": args.img_size, "freeze": args.freeze, "batch_size": args.batch_size,
+        "steps": args.steps, "device": str(device()), "threads": torch.get_num_threads(),
+        "bf16": bool(config.bf16 and bf16_supported(device())),
+        "baseline_img_s": round(baseline, 2), "project_img_s": round(project, 2), "ratio": round(project / baseline, 2),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{args.arch} {args.img_size}px freeze={args.freeze} batch {args.batch_size} on {result['device']} "
+              f"({result['threads']} threads, bf16 {'on' if result['bf16'] else 'off'})")
+        print(f"baseline (ImageFolder + PIL transforms, fp32): {baseline:8.2f} images/s")
+        print(f"project  (uint8 cache, batched aug, bf16, CL): {project:8.2f} images/s")
+        print(f"ratio: {project / baseline:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
