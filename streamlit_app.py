@@ -15,6 +15,9 @@ navigation = st.navigation(
             st.Page("pages/train.py", title="Train or load models", icon=":material/model_training:"),
             st.Page("pages/notmnist_results.py", title="notMNIST results", icon=":material/bar_chart:"),
         ],
+        "Emotions": [
+            st.Page("pages/freeze_comparison.py", title="Compare freeze depths", icon=":material/layers:"),
+        ],
     }
 )
 sidebar_data_source()

@@ -85,3 +85,21 @@ def per_class_heatmap(rows: dict[str, dict[str, float]], classes: Sequence[str],
                                text=[[f"{v:.2f}" for v in row] for row in z], texttemplate="%{text}"))
     fig.update_layout(height=120 + 40 * len(rows), title=title, margin=dict(l=10, r=10, t=40, b=10))
     return fig
+
+
+def accuracy_bars(rows: Sequence[dict], split: str = "test", title: str | None = None) -> go.Figure:
+    """Accuracy per sweep row with its 95 % interval, and the study's number as a marker where it has one."""
+    names = [r["label"] for r in rows]
+    acc = [r.get(split, {}).get("accuracy") for r in rows]
+    low = [(a - r[split]["ci_low"]) if a is not None else None for a, r in zip(acc, rows)]
+    high = [(r[split]["ci_high"] - a) if a is not None else None for a, r in zip(acc, rows)]
+    fig = go.Figure(go.Bar(x=names, y=acc, name=f"ours ({split})", marker_color="#1f77b4",
+                           error_y=dict(type="data", symmetric=False, array=high, arrayminus=low),
+                           text=[f"{a:.1%}" if a is not None else "missing" for a in acc], textposition="outside"))
+    study = [r.get("study_test_accuracy") for r in rows]
+    if split == "test" and any(s is not None for s in study):
+        fig.add_trace(go.Scatter(x=names, y=study, mode="markers", name="study (ResNet-18, 224 px)",
+                                 marker=dict(symbol="diamond", size=12, color="#d62728")))
+    fig.update_layout(height=380, yaxis=dict(tickformat=".0%", range=[0, 1]), title=title,
+                      margin=dict(l=10, r=10, t=40 if title else 10, b=10), legend=dict(orientation="h"))
+    return fig

@@ -86,3 +86,31 @@ def run_sweep(base: Experiment, out_dir: str | Path, rows: Iterable[str] | None 
             log(f"[{name}] skipped: {exc}")
         write_summary(out_dir, base, errors)
     return json.loads((out_dir / SUMMARY_FILE).read_text())
+
+
+def find_sweeps(root: str | Path) -> list[Path]:
+    """Every sweep folder (one with a sweep.json) under root, newest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted((p.parent for p in root.rglob(SUMMARY_FILE)), key=lambda p: -(p / SUMMARY_FILE).stat().st_mtime)
+
+
+def read_sweep(folder: str | Path) -> tuple[dict[str, Any], dict[str, dict]]:
+    """The sweep's summary, rebuilt from its row folders (a row may have finished since sweep.json was
+    written), and the meta.json of every row that has one."""
+    folder = Path(folder)
+    summary = json.loads((folder / SUMMARY_FILE).read_text())
+    errors = {r["row"]: r.get("error") for r in summary.get("rows", []) if r.get("status") == "unavailable"}
+    rows, metas = [], {}
+    for name, _, _ in ROWS:
+        row = row_summary(name, folder / name)
+        if errors.get(name) and row["status"] != "complete":
+            row.update(status="unavailable", error=errors[name])
+        rows.append(row)
+        try:
+            metas[name] = read_meta(folder / name)
+        except CheckpointError:
+            pass
+    summary["rows"] = rows
+    return summary, metas

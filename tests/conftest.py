@@ -48,3 +48,36 @@ def small_checkpoint(tmp_path_factory, notmnist_dir, notmnist_data):
     config = Experiment(model="cnn", epochs=1, data=str(notmnist_dir), train_limit=3000, test_limit=1000)
     model, meta = run_experiment(config, out, data=slices(notmnist_data, 3000, 1000))
     return out, model, meta
+
+
+FER_DIR = Path(os.environ.get("FER_TEST_DATA", ROOT.parent / "shared" / "data" / "fer"))
+WEIGHTS_DIR = ROOT.parent / "shared" / "weights"
+
+
+@pytest.fixture(scope="session")
+def fer_dir() -> Path:
+    if not (FER_DIR / "data").is_dir():
+        pytest.skip(f"real FER-2013 data not found at {FER_DIR} (set FER_TEST_DATA)")
+    return FER_DIR
+
+
+@pytest.fixture(scope="session")
+def fer_data(fer_dir):
+    """All three real FER-2013 splits (decoded once into the test cache)."""
+    from core.config import Experiment
+    from core.train import load_data
+
+    return load_data(Experiment(task="fer", data=str(fer_dir)))
+
+
+@pytest.fixture
+def imagenet_mobilenet(tmp_path, monkeypatch):
+    """A TORCH_HOME holding torchvision's MobileNetV2 ImageNet file, as after a download."""
+    source = WEIGHTS_DIR / "mobilenet_v2-b0353104.pth"
+    if not source.is_file():
+        pytest.skip(f"MobileNetV2 ImageNet weights not found at {source}")
+    checkpoints = tmp_path / "torch" / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / source.name).symlink_to(source)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return source

@@ -80,3 +80,28 @@ def test_results_page_shows_the_two_by_two(app, notmnist_dir):
     app.radio[0].set_value("eval_loss")
     app.run()
     assert not app.exception
+
+
+def test_freeze_comparison_page_on_a_small_sweep(app, tmp_path, fer_data, fer_dir, imagenet_mobilenet):
+    from core.config import Experiment
+    from core.sweep import run_sweep
+    from tests.conftest import slices
+
+    base = Experiment(task="fer", model="mobilenet_v2", img_size=32, epochs=2, data=str(fer_dir))
+    run_sweep(base, tmp_path / "runs" / "sweep-small", rows=["scratch", "layer2", "all"],
+              data=slices(fer_data, 200, 64), log=lambda line: None)
+    app.run()
+    app.switch_page("pages/freeze_comparison.py")
+    app.run()
+    assert not app.exception, app.exception
+    sweep_box = app.selectbox[0]
+    sweep_box.set_value(next(o for o in sweep_box.options if "sweep-small" in str(o))).run()
+    assert not app.exception
+    assert "3 of 6 rows finished" in app.warning[0].value  # a partial sweep: missing rows shown as missing
+    table = app.dataframe[0].value
+    assert list(table["status"]) == ["complete", "missing", "missing", "complete", "missing", "complete"]
+    assert "test =" in app.markdown[0].value
+    app.radio[0].set_value("validation").run()
+    app.multiselect[0].set_value(["from scratch", "freeze all conv"]).run()
+    assert not app.exception
+    assert any("Hardest emotions" in m.value for m in app.markdown)

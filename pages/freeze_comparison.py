@@ -1,0 +1,88 @@
+"""The study's results explorer: scratch vs ImageNet fine-tuning at every freeze depth, side by side."""
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.jobs import runs_dir
+from core.plots import accuracy_bars, confusion_heatmap, per_class_heatmap, training_curves
+from core.sweep import find_sweeps, read_sweep
+from pages.common import CHECKPOINTS
+
+st.title("Compare freeze depths")
+st.caption("ResNet-18 (or MobileNetV2) trained from scratch versus fine-tuned from ImageNet weights with more "
+           "and more of the network frozen. 'freeze layer1+2' means the stem, layer1 and layer2 keep their "
+           "ImageNet weights; only the rest trains.")
+
+sweeps = find_sweeps(CHECKPOINTS)
+if not runs_dir().resolve().is_relative_to(CHECKPOINTS.resolve()):
+    sweeps += find_sweeps(runs_dir())
+if not sweeps:
+    st.info("No sweep yet. Run one with `python -m core sweep fer --arch mobilenet_v2 --img-size 64 --epochs 2 "
+            "--data ../shared/data/fer` (a short setting takes minutes on a CPU), then reload this page.")
+    st.stop()
+folder = st.selectbox("Sweep", sweeps, format_func=lambda p: str(
+    p.relative_to(CHECKPOINTS.parent) if p.is_relative_to(CHECKPOINTS.parent) else p))
+summary, metas = read_sweep(folder)
+rows = summary["rows"]
+done = [r for r in rows if r["status"] == "complete"]
+setting = summary.get("setting", {})
+first = next(iter(metas.values()), None)
+test_origin = (first or {}).get("data", {}).get("splits", {}).get("test", "the source's test split")
+st.markdown(f"**{summary['model']}**, {summary['img_size']} px input, {summary['epochs']} epochs, batch "
+            f"{setting.get('batch_size')}, {setting.get('optimizer')} lr {setting.get('lr')} "
+            f"({setting.get('lr_schedule')}) · data `{setting.get('data')}` · **test = {test_origin}**")
+if len(done) < len(rows):
+    missing = ", ".join(f"{r['label']} ({r['status']})" for r in rows if r["status"] != "complete")
+    st.warning(f"{len(done)} of {len(rows)} rows finished; not yet: {missing}.")
+for r in rows:
+    if r["status"] == "unavailable":
+        st.info(f"**{r['label']}**: {r.get('error')}")
+
+
+def pct(m, key="accuracy"):
+    return m.get(key) if m else None
+
+
+table = pd.DataFrame([{
+    "row": r["label"], "status": r["status"],
+    "val accuracy": pct(r.get("validation")), "test accuracy": pct(r.get("test")),
+    "test 95% CI": (f"{r['test']['ci_low']:.1%} – {r['test']['ci_high']:.1%}" if r.get("test") else ""),
+    "val macro-F1": pct(r.get("validation"), "macro_f1"), "test macro-F1": pct(r.get("test"), "macro_f1"),
+    "study (test)": r.get("study_test_accuracy"), "best epoch": r.get("best_epoch"),
+    "trainable params": r.get("trainable_parameters"), "time (min)": (r.get("training_seconds") or np.nan) / 60,
+} for r in rows])
+table["study (test)"] = table["study (test)"].astype(float)
+st.dataframe(table, hide_index=True, width="stretch", column_config={
+    **{c: st.column_config.NumberColumn(format="percent") for c in
+       ["val accuracy", "test accuracy", "val macro-F1", "test macro-F1", "study (test)"]},
+    "time (min)": st.column_config.NumberColumn(format="%.1f")})
+
+left, right = st.columns(2)
+with left:
+    split = st.radio("Bars", ["test", "validation"], horizontal=True)
+    st.plotly_chart(accuracy_bars(rows, split), width="stretch")
+with right:
+    metric = st.radio("Curves", ["eval_accuracy", "train_accuracy", "eval_loss", "train_loss"], horizontal=True,
+                      format_func=lambda m: m.replace("eval", "validation").replace("_", " "))
+    labels = {r["row"]: r["label"] for r in rows}
+    histories = {labels[name]: meta["history"] for name, meta in metas.items() if meta.get("history")}
+    st.plotly_chart(training_curves(histories, metric), width="stretch")
+
+if not done:
+    st.stop()
+st.subheader("Confusion matrices (test, normalised per true class)")
+picked = st.multiselect("Rows", [r["label"] for r in done], default=[r["label"] for r in done][:3])
+by_label = {r["label"]: r["row"] for r in done}
+for start in range(0, len(picked), 3):
+    for col, label in zip(st.columns(3), picked[start : start + 3]):
+        test = metas[by_label[label]]["metrics"]["test"]
+        col.plotly_chart(confusion_heatmap(test["confusion_matrix"], test["classes"], True, title=label),
+                         width="stretch")
+
+st.subheader("F1 per emotion (test)")
+f1 = {r["label"]: {c: m["f1"] for c, m in metas[r["row"]]["metrics"]["test"]["per_class"].items()} for r in done}
+classes = metas[done[0]["row"]]["metrics"]["test"]["classes"]
+st.plotly_chart(per_class_heatmap(f1, classes, title="F1 per class"), width="stretch")
+mean_f1 = pd.DataFrame(f1).mean(axis=1).sort_values()
+hardest = ", ".join(f"**{c}** (mean F1 {v:.2f})" for c, v in mean_f1.head(2).items())
+st.markdown(f"Hardest emotions across rows: {hardest}. Easiest: **{mean_f1.index[-1]}** ({mean_f1.iloc[-1]:.2f}).")
