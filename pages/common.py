@@ -14,6 +14,7 @@ from core.data import DataSourceError, ImageSplit, load_split
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = PROJECT_ROOT / "checkpoints"
 SOURCE_KEY = "notmnist_source"
+FER_SOURCE_KEY = "fer_source"
 
 
 def _leave_legacy_multipage_mode() -> None:
@@ -42,6 +43,21 @@ def sidebar_data_source() -> None:
                   f"with one sub-folder per letter, or `bundled` for the small sample shipped with the app. "
                   f"Default: ${notmnist.SPEC.env_var} or the hub."),
         )
+        st.text_input(
+            "FER-2013 data source",
+            key=FER_SOURCE_KEY,
+            value=st.session_state.get(FER_SOURCE_KEY) or os.environ.get("FER_DATA", ""),
+            placeholder="e.g. ../shared/data/fer or ~/fer2013",
+            help=("A local dataset folder with train/validation/test (e.g. ../shared/data/fer), the Kaggle download "
+                  "(msambare/fer2013: train/ and test/ folders), or a hub id. Default: $FER_DATA."),
+        )
+
+
+def fer_source() -> str | None:
+    """The FER-2013 source from the sidebar or $FER_DATA (there is no default on the hub)."""
+    from core import fer
+
+    return (st.session_state.get(FER_SOURCE_KEY) or os.environ.get(fer.SPEC.env_var) or "").strip() or None
 
 
 def data_source() -> str:

@@ -14,6 +14,8 @@ def app(monkeypatch, tmp_path):
 
 
 def open_page(app, page, source):
+    # Sidebar values are set on the entry page: AppTest starts every run in Streamlit's legacy multipage
+    # mode, so after switch_page its element tree holds the page alone (a real browser shows the sidebar).
     app.run()
     app.sidebar.text_input[0].set_value(str(source))
     app.switch_page(page)
@@ -53,7 +55,7 @@ def test_train_page_form_starts_a_background_run(app, notmnist_dir, tmp_path):
     epochs.set_value(1)
     limit = next(w for w in app.number_input if w.label.startswith("Use only"))
     limit.set_value(1000)
-    app.button[0].click()  # the form's submit button
+    next(b for b in app.button if b.label == "Start training").click()  # the form's submit button
     app.run()
     assert not app.exception
     jobs = list((tmp_path / "runs" / ".jobs").iterdir())
@@ -65,7 +67,7 @@ def test_train_page_loads_a_shipped_model(app, notmnist_dir):
     models = app.selectbox[-1]
     assert any("cnn-original" in o for o in models.options)
     models.set_value(next(o for o in models.options if "mlp-permuted" in o))
-    app.radio[0].set_value("Upload an image")
+    next(r for r in app.radio if r.label == "Input").set_value("Upload an image")
     app.run()
     assert not app.exception
     assert "MLP on permuted" in " ".join(c.value for c in app.caption)
@@ -105,3 +107,25 @@ def test_freeze_comparison_page_on_a_small_sweep(app, tmp_path, fer_data, fer_di
     app.multiselect[0].set_value(["from scratch", "freeze all conv"]).run()
     assert not app.exception
     assert any("Hardest emotions" in m.value for m in app.markdown)
+
+
+def test_train_page_fer_form_estimates_epoch_time_and_starts_a_run(app, fer_dir, tmp_path, monkeypatch):
+    from core.jobs import cancel_job, list_jobs
+
+    monkeypatch.setenv("FER_DATA", str(fer_dir))
+    open_page(app, "pages/train.py", "bundled")
+    next(r for r in app.radio if r.label == "Experiment").set_value("FER-2013 emotions").run()
+    assert not app.exception
+    next(s for s in app.selectbox if s.label == "Backbone").set_value("mobilenet_v2")
+    next(s for s in app.select_slider if s.label == "Input size (px)").set_value(48)
+    next(n for n in app.number_input if n.label == "Training images (0 = all)").set_value(500)
+    next(n for n in app.number_input if n.label == "Epochs").set_value(1)
+    app.run()
+    estimate = next(c.value for c in app.caption if "per epoch" in c.value)
+    assert "Estimated on this machine" in estimate and "images/s" in estimate
+    next(b for b in app.button if b.label == "Start training").click().run()
+    assert not app.exception
+    jobs = list_jobs(tmp_path / "runs" / ".jobs")
+    assert len(jobs) == 1 and jobs[0].info["config"]["model"] == "mobilenet_v2"
+    assert jobs[0].info["config"]["train_limit"] == 500 and jobs[0].info["config"]["img_size"] == 48
+    cancel_job(jobs[0])
