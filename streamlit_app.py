@@ -17,6 +17,7 @@ navigation = st.navigation(
         ],
         "Emotions": [
             st.Page("pages/freeze_comparison.py", title="Compare freeze depths", icon=":material/layers:"),
+            st.Page("pages/webcam.py", title="Live emotions", icon=":material/videocam:"),
         ],
     }
 )

@@ -142,7 +142,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
+def _predict_letters(args: argparse.Namespace) -> tuple[list[dict], int]:
     from .predict import Classifier
 
     classifier = Classifier(args.checkpoint)
@@ -153,13 +153,43 @@ def cmd_predict(args: argparse.Namespace) -> int:
         except ImageLoadError as exc:
             failed += 1
             print(f"error: {exc}", file=sys.stderr)
-            if args.json:
-                results.append({"file": path, "error": str(exc)})
+            results.append({"file": path, "error": str(exc)})
             continue
         results.append({"file": path, **pred.to_dict()})
         if not args.json:
             top = sorted(pred.probabilities.items(), key=lambda kv: -kv[1])[:3]
             print(f"{path}: {pred.label}  (" + ", ".join(f"{c} {p:.3f}" for c, p in top) + ")")
+    return results, failed
+
+
+def _predict_emotions(args: argparse.Namespace) -> tuple[list[dict], int]:
+    from .faces import EmotionDetector
+    from .images import open_image, to_rgb_array
+
+    detector = EmotionDetector(args.checkpoint)
+    results, failed = [], 0
+    for path in args.images:
+        try:
+            image = open_image(path)
+        except ImageLoadError as exc:
+            failed += 1
+            print(f"error: {exc}", file=sys.stderr)
+            results.append({"file": path, "error": str(exc)})
+            continue
+        faces = ([detector.classify_face_image(image)] if args.no_detect
+                 else detector.detect(to_rgb_array(image), order="rgb"))
+        results.append({"file": path, "faces": [f.to_dict() for f in faces]})
+        if not args.json:
+            found = "; ".join(f"{f.label} {f.confidence:.0%} at {list(f.box)}" for f in faces) or "no face found"
+            print(f"{path}: {found}")
+    return results, failed
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .checkpoint import read_meta
+
+    task = read_meta(args.checkpoint)["config"].get("task", "notmnist")
+    results, failed = (_predict_emotions if task == "fer" else _predict_letters)(args)
     if args.json:
         print(json.dumps({"checkpoint": str(args.checkpoint), "predictions": results}))
     return 1 if failed else 0
@@ -228,12 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.set_defaults(func=cmd_evaluate)
 
-    pr = sub.add_parser("predict", help="classify image files")
+    pr = sub.add_parser("predict", help="classify image files (letters; or every face, for emotion models)")
     pr.add_argument("checkpoint")
     pr.add_argument("images", nargs="+")
     pr.add_argument("--invert", choices=["auto", "never", "always"], default="auto",
                     help="invert dark-on-light images (auto: decided from the image border)")
-    pr.add_argument("--no-crop", action="store_true", help="do not crop the image to the letter first")
+    pr.add_argument("--no-crop", action="store_true", help="letters: do not crop the image to the letter first")
+    pr.add_argument("--no-detect", action="store_true", help="emotions: each image is already a cropped face")
     pr.add_argument("--json", action="store_true", help="print one JSON object")
     pr.set_defaults(func=cmd_predict)
     return parser

@@ -66,6 +66,18 @@ def to_grayscale_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("L"), dtype=np.uint8)
 
 
+def to_rgb_array(img: Image.Image) -> np.ndarray:
+    """Any PIL mode -> H x W x 3 uint8 RGB (transparent parts on white; 16-bit and float scaled to 8 bits)."""
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F", "L", "1"):
+        return np.repeat(to_grayscale_array(img)[..., None], 3, axis=2)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
+    return np.asarray(img.convert("RGB"))
+
+
 def has_light_background(gray: np.ndarray) -> bool:
     """True for a dark glyph on a light background (the training data is light on dark)."""
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])

@@ -119,3 +119,40 @@ def checkpoint_choices(task: str = "notmnist") -> dict[str, Path]:
             label = str(path.relative_to(CHECKPOINTS)) if path.is_relative_to(CHECKPOINTS) else str(path)
             out[label + (f"  ·  test {acc:.1%}" if acc is not None else "")] = path
     return out
+
+
+def emotion_models() -> dict[str, Path]:
+    """Label -> FER checkpoint with weights, best validation accuracy first (the default model)."""
+    from core.jobs import runs_dir
+
+    found = []
+    for root in {CHECKPOINTS, runs_dir()}:
+        for path in list_checkpoints(root):
+            if not (path / "model.safetensors").exists():
+                continue
+            try:
+                meta = read_meta(path)
+            except CheckpointError:
+                continue
+            if meta["config"].get("task") == "fer":
+                val = meta.get("metrics", {}).get("validation", {}).get("accuracy") or 0.0
+                found.append((val, path, meta))
+    found.sort(key=lambda t: -t[0])
+    out = {}
+    for val, path, meta in found:
+        cfg = meta["config"]
+        label = str(path.relative_to(CHECKPOINTS)) if path.is_relative_to(CHECKPOINTS) else str(path)
+        out[f"{label}  ·  {cfg['model']} {cfg['img_size']} px, validation {val:.1%}"] = path
+    return out
+
+
+@st.cache_resource(show_spinner="Loading the emotion model…")
+def _emotion_detector(path: str, mtime: float):
+    from core.faces import EmotionDetector
+
+    return EmotionDetector(path)
+
+
+def emotion_detector(path: Path):
+    """The model loaded once per server; each caller gets its own face tracker."""
+    return _emotion_detector(str(path), (path / "meta.json").stat().st_mtime).for_session()
