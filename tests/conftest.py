@@ -81,3 +81,15 @@ def imagenet_mobilenet(tmp_path, monkeypatch):
     (checkpoints / source.name).symlink_to(source)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     return source
+
+
+@pytest.fixture(scope="session")
+def emotion_checkpoint(tmp_path_factory, fer_data, fer_dir):
+    """A small real emotion model (MobileNetV2 from scratch, 48 px, 1,500 real faces, one epoch)."""
+    from core.config import Experiment
+    from core.train import run_experiment
+
+    out = tmp_path_factory.mktemp("runs") / "fer-small"
+    config = Experiment(task="fer", model="mobilenet_v2", img_size=48, epochs=1, data=str(fer_dir))
+    run_experiment(config, out, data=slices(fer_data, 1500, 200))
+    return out

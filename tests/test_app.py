@@ -129,3 +129,17 @@ def test_train_page_fer_form_estimates_epoch_time_and_starts_a_run(app, fer_dir,
     assert len(jobs) == 1 and jobs[0].info["config"]["model"] == "mobilenet_v2"
     assert jobs[0].info["config"]["train_limit"] == 500 and jobs[0].info["config"]["img_size"] == 48
     cancel_job(jobs[0])
+
+
+def test_webcam_page_renders_with_a_model(app, tmp_path, emotion_checkpoint, monkeypatch):
+    import shutil
+
+    # AppTest has no real session for the WebRTC component (Mock has no _session_mgr); render without one.
+    monkeypatch.setattr("streamlit_webrtc.component.get_this_session_info", lambda: None)
+    shutil.copytree(emotion_checkpoint, tmp_path / "runs" / "fer-small")
+    app.run()
+    app.switch_page("pages/webcam.py")
+    app.run()
+    assert not app.exception, app.exception
+    assert any("fer-small" in o for o in app.selectbox[0].options)
+    assert any("Press START" in i.value for i in app.info)

@@ -1,0 +1,134 @@
+"""End to end in a real browser: headless Chromium with a fake camera playing a real face, the app on a free
+loopback port, START clicked in the component's iframe, annotated frames back in the <video> element."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.fake_camera import write_y4m
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+COMPONENT = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
+CYCLES = 4  # START/STOP cycles: streamlit-webrtc 0.72.1+ dropped about one START in ten
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run",
+                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+# Pixels of the drawn box colours after video compression: green (sure) or orange (unsure), as RGB.
+COUNT_BOX_PIXELS = """(video) => {
+  const c = document.createElement('canvas'); c.width = video.videoWidth; c.height = video.videoHeight;
+  if (!c.width) return 0;
+  const ctx = c.getContext('2d'); ctx.drawImage(video, 0, 0);
+  const d = ctx.getImageData(0, 0, c.width, c.height).data; let n = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    const r = d[i], g = d[i + 1], b = d[i + 2];
+    if ((g > 200 && r < 90 && b < 90) || (r > 200 && g > 150 && g < 235 && b < 90)) n++;
+  }
+  return n;
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def app_server(tmp_path, emotion_checkpoint):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed (apt-get install -y chromium); .ci/run installs it")
+    runs = tmp_path / "runs"
+    shutil.copytree(emotion_checkpoint, runs / "fer-small")
+    port = free_port()
+    log = open(tmp_path / "server.log", "w")
+    env = {**os.environ, "STUDY_RUNS_DIR": str(runs)}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+                             "--server.address", "127.0.0.1", "--server.port", str(port)],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("the app did not become healthy in 60 s")
+    yield url, tmp_path / "server.log"
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def component_frame(page):
+    for frame in page.frames:
+        if "streamlit_webrtc" in frame.url:
+            return frame
+    return None
+
+
+def start_and_wait_for_faces(page, attempts: int = 3) -> int:
+    """Click START (retrying a bounded number of times if WebRTC set-up stalls); returns the clicks needed."""
+    iframe = page.frame_locator(COMPONENT)
+    for attempt in range(1, attempts + 1):
+        iframe.get_by_role("button", name="START").click(timeout=60_000)
+        try:
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('h3')].some(h => / · \\d+%|no face found/.test(h.innerText))",
+                timeout=25_000)
+            return attempt
+        except Exception:
+            iframe.get_by_role("button", name="STOP").click(timeout=10_000)
+            iframe.get_by_role("button", name="START").wait_for(timeout=20_000)
+    raise AssertionError(f"no processed frame after {attempts} START clicks")
+
+
+def test_live_webcam_round_trip_in_chromium(app_server, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    url, server_log = app_server
+    video_file = write_y4m(tmp_path / "face.y4m")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=BROWSER_ARGS + [f"--use-file-for-fake-video-capture={video_file}"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{url}/webcam")
+            page.wait_for_selector(COMPONENT, timeout=60_000)
+            clicks = []
+            for cycle in range(CYCLES):
+                clicks.append(start_and_wait_for_faces(page))
+                labels = page.locator("h3").all_inner_texts()
+                assert any("·" in t for t in labels), labels  # "<emotion> · NN%": a face and its emotion
+                assert any(t.split(" · ")[0] in ("angry", "disgusted", "fearful", "happy", "neutral", "sad",
+                                                 "surprised") for t in labels), labels
+                assert page.get_by_text("frames/s").count() >= 1
+                # The returned video carries the drawn box: the frames made the round trip.
+                frame = component_frame(page)
+                assert frame is not None
+                deadline, pixels = time.time() + 15, 0
+                while time.time() < deadline and pixels < 50:
+                    pixels = frame.locator("video").last.evaluate(COUNT_BOX_PIXELS)
+                    time.sleep(0.3)
+                assert pixels >= 50, f"cycle {cycle}: no box drawn in the returned video"
+                if cycle == 0:
+                    page.screenshot(path=str(tmp_path / "webcam.png"))
+                page.frame_locator(COMPONENT).get_by_role("button", name="STOP").click(timeout=20_000)
+                page.frame_locator(COMPONENT).get_by_role("button", name="START").wait_for(timeout=20_000)
+        finally:
+            browser.close()
+    assert (tmp_path / "webcam.png").stat().st_size > 10_000
+    log = server_log.read_text()
+    assert "resetting stale state" not in log, "streamlit-webrtc dropped a stream (see requirements.txt)"
+    print(f"START clicks per cycle: {clicks}")

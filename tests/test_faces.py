@@ -1,0 +1,120 @@
+"""Face finding and emotion reading on real photos; smoothing; bad inputs; the video callback."""
+import io
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.faces import BOX_COLOUR, LOW_COLOUR, EmotionDetector, FaceTracker, draw_faces, iou, square_box
+from core.images import ImageLoadError, open_image, to_rgb_array
+from tests.fake_camera import face_frame
+
+skimage_data = pytest.importorskip("skimage.data")
+
+
+def box_pixels(bgr: np.ndarray) -> int:
+    """Pixels in either box colour (sure or unsure)."""
+    return int((np.all(bgr == BOX_COLOUR, axis=2) | np.all(bgr == LOW_COLOUR, axis=2)).sum())
+
+
+@pytest.fixture(scope="module")
+def detector(emotion_checkpoint):
+    return EmotionDetector(emotion_checkpoint)
+
+
+def test_finds_the_face_in_real_photos_and_none_in_a_blank_frame(detector):
+    faces = detector.detect(skimage_data.astronaut(), order="rgb")
+    assert len(faces) >= 1  # Haar occasionally adds a false second face
+    x, y, w, h = max(faces, key=lambda f: f.box[2]).box
+    assert 150 <= x + w / 2 <= 300 and 60 <= y + h / 2 <= 200  # her face, in the upper middle
+    assert abs(sum(faces[0].probabilities.values()) - 1) < 1e-4 and faces[0].label in detector.classes
+    assert detector.detect(np.zeros((480, 640, 3), np.uint8)) == []
+    assert len(detector.detect(face_frame())) >= 1  # the fake camera's frame (BGR)
+
+
+def test_boxes_are_square_with_margin_and_clipped_to_the_frame():
+    assert square_box((100, 100, 50, 40), (480, 640), margin=1.2) == (95, 90, 60, 60)
+    x, y, w, h = square_box((600, 440, 60, 60), (480, 640), margin=1.2)
+    assert x + w <= 640 and y + h <= 480 and x >= 0 and y >= 0
+    x, y, w, h = square_box((-5, -5, 40, 40), (480, 640))
+    assert (x, y) == (0, 0)
+
+
+def test_smoothing_follows_each_face_and_damps_flicker():
+    tracker = FaceTracker(alpha=0.5)
+    happy, sad = np.eye(7)[3], np.eye(7)[5]
+    (a, pa), (b, pb) = tracker.update([(0, 0, 50, 50), (300, 0, 50, 50)], np.stack([happy, sad]))
+    (a2, pa2), (b2, pb2) = tracker.update([(305, 2, 50, 50), (3, 1, 50, 50)], np.stack([happy, happy]))
+    assert (a2, b2) == (b, a)  # matched by overlap, not by order
+    assert pb2[3] == 1.0 and pa2[3] == pytest.approx(0.5) and pa2[5] == pytest.approx(0.5)
+    assert iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(1 / 3)
+    for _ in range(7):
+        tracker.update([], np.zeros((0, 7)))
+    assert tracker.tracks == {}  # faces gone for long enough are forgotten
+
+
+def test_low_confidence_state(emotion_checkpoint):
+    unsure = EmotionDetector(emotion_checkpoint, threshold=1.01)
+    faces = unsure.detect(skimage_data.astronaut(), order="rgb")
+    assert faces and all(f.low_confidence for f in faces)
+
+
+def test_drawing_marks_faces_and_says_when_there_is_none(detector):
+    frame = face_frame()
+    faces = detector.detect(frame)
+    drawn = draw_faces(frame, faces)
+    assert box_pixels(drawn) > 100 and not np.array_equal(drawn, frame)
+    blank = np.zeros((480, 640, 3), np.uint8)
+    assert draw_faces(blank, []).sum() > 0  # "no face found" is written on the image
+
+
+@pytest.mark.parametrize("make", ["text", "truncated", "huge", "cmyk", "16bit", "rgba", "animated"])
+def test_bad_or_unusual_uploads(make, detector, tmp_path):
+    photo = Image.fromarray(skimage_data.astronaut())
+    buf = io.BytesIO()
+    if make == "text":
+        data = b"not an image at all"
+    elif make == "truncated":
+        photo.save(buf, format="JPEG")
+        data = buf.getvalue()[:2000]
+    elif make == "huge":
+        Image.new("L", (10_000, 10_000)).save(buf, format="PNG")
+        data = buf.getvalue()
+    elif make == "cmyk":
+        photo.convert("CMYK").save(buf, format="JPEG")
+        data = buf.getvalue()
+    elif make == "16bit":
+        Image.fromarray((np.asarray(photo.convert("L")).astype(np.uint16) * 257)).save(buf, format="PNG")
+        data = buf.getvalue()
+    elif make == "rgba":
+        photo.convert("RGBA").save(buf, format="PNG")
+        data = buf.getvalue()
+    else:
+        frames = [photo, photo.rotate(90)]
+        frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:])
+        data = buf.getvalue()
+    if make in ("text", "truncated", "huge"):
+        with pytest.raises(ImageLoadError) as err:
+            open_image(data, name="upload.jpg")
+        assert "\n" not in str(err.value) and "upload.jpg" in str(err.value)
+        return
+    rgb = to_rgb_array(open_image(data, name="upload"))
+    assert rgb.dtype == np.uint8 and rgb.shape == (512, 512, 3)
+    assert len(detector.detect(rgb, order="rgb")) >= 1
+
+
+def test_video_frame_callback_on_synthetic_frames(emotion_checkpoint, monkeypatch):
+    """The page's callback, fed av.VideoFrames as streamlit-webrtc does, returns annotated frames."""
+    detector = EmotionDetector(emotion_checkpoint)
+    frames = [av.VideoFrame.from_ndarray(face_frame(dx=d), format="bgr24") for d in (0, 4, 8)]
+    outs = []
+    for frame in frames:
+        image = frame.to_ndarray(format="bgr24")
+        faces = detector.process(image)
+        out = av.VideoFrame.from_ndarray(draw_faces(image, faces), format="bgr24")
+        outs.append((faces, out))
+    assert all(len(f) >= 1 for f, _ in outs)
+    assert outs[0][0][0].track_id == outs[2][0][0].track_id  # the same face across frames
+    arr = outs[-1][1].to_ndarray(format="bgr24")
+    assert arr.shape == (480, 640, 3) and box_pixels(arr) > 100
