@@ -18,28 +18,16 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.faces import EmotionDetector, draw_faces  # noqa: E402
+from core.faces import EmotionDetector, draw_faces, emotion_checkpoints  # noqa: E402
 from tests.fake_camera import face_frame  # noqa: E402
 
 
 def default_checkpoint() -> Path:
     """What the page picks: the FER checkpoint with weights and the best validation accuracy."""
-    from core.checkpoint import CheckpointError, list_checkpoints, read_meta
-
-    best, best_acc = None, -1.0
-    for path in list_checkpoints(ROOT / "checkpoints"):
-        if not (path / "model.safetensors").exists():
-            continue
-        try:
-            meta = read_meta(path)
-        except CheckpointError:
-            continue
-        acc = meta.get("metrics", {}).get("validation", {}).get("accuracy") or 0.0
-        if meta["config"].get("task") == "fer" and acc > best_acc:
-            best, best_acc = path, acc
-    if best is None:
+    found = emotion_checkpoints(ROOT / "checkpoints")
+    if not found:
         sys.exit("no FER checkpoint with weights under checkpoints/; pass --checkpoint")
-    return best
+    return found[0][0]
 
 
 def main() -> None:

@@ -204,6 +204,24 @@ class EmotionDetector:
         return self._face((0, 0, gray.shape[1], gray.shape[0]), self.classify([gray])[0])
 
 
+def emotion_checkpoints(*roots: str | Path) -> list[tuple[Path, dict]]:
+    """FER checkpoints with weights under the roots, best validation accuracy first (the webcam's default)."""
+    from .checkpoint import list_checkpoints, read_meta
+
+    found = []
+    for root in dict.fromkeys(Path(r).resolve() for r in roots):
+        for path in list_checkpoints(root):
+            if not (path / "model.safetensors").exists():
+                continue
+            try:
+                meta = read_meta(path)
+            except CheckpointError:
+                continue
+            if meta["config"].get("task") == "fer":
+                found.append((path, meta))
+    return sorted(found, key=lambda pm: -(pm[1].get("metrics", {}).get("validation", {}).get("accuracy") or 0.0))
+
+
 BOX_COLOUR = (0, 255, 0)  # BGR; the e2e test looks for this colour in the returned video
 LOW_COLOUR = (0, 200, 255)
 

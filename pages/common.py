@@ -123,25 +123,13 @@ def checkpoint_choices(task: str = "notmnist") -> dict[str, Path]:
 
 def emotion_models() -> dict[str, Path]:
     """Label -> FER checkpoint with weights, best validation accuracy first (the default model)."""
+    from core.faces import emotion_checkpoints
     from core.jobs import runs_dir
 
-    found = []
-    for root in {CHECKPOINTS, runs_dir()}:
-        for path in list_checkpoints(root):
-            if not (path / "model.safetensors").exists():
-                continue
-            try:
-                meta = read_meta(path)
-            except CheckpointError:
-                continue
-            if meta["config"].get("task") == "fer":
-                val = meta.get("metrics", {}).get("validation", {}).get("accuracy") or 0.0
-                found.append((val, path, meta))
-    found.sort(key=lambda t: -t[0])
     out = {}
-    for val, path, meta in found:
-        cfg = meta["config"]
-        label = str(path.relative_to(CHECKPOINTS)) if path.is_relative_to(CHECKPOINTS) else str(path)
+    for path, meta in emotion_checkpoints(CHECKPOINTS, runs_dir()):
+        cfg, val = meta["config"], meta.get("metrics", {}).get("validation", {}).get("accuracy") or 0.0
+        label = str(path.relative_to(CHECKPOINTS.resolve())) if path.is_relative_to(CHECKPOINTS.resolve()) else str(path)
         out[f"{label}  ·  {cfg['model']} {cfg['img_size']} px, validation {val:.1%}"] = path
     return out
 
