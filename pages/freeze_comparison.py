@@ -51,7 +51,9 @@ table = pd.DataFrame([{
     "study (test)": r.get("study_test_accuracy"), "best epoch": r.get("best_epoch"),
     "trainable params": r.get("trainable_parameters"), "time (min)": (r.get("training_seconds") or np.nan) / 60,
 } for r in rows])
-table["study (test)"] = table["study (test)"].astype(float)
+numeric = ["val accuracy", "test accuracy", "val macro-F1", "test macro-F1", "study (test)", "best epoch",
+           "trainable params"]
+table[numeric] = table[numeric].apply(pd.to_numeric, errors="coerce")  # missing rows: blank, not "None"
 st.dataframe(table, hide_index=True, width="stretch", column_config={
     **{c: st.column_config.NumberColumn(format="percent") for c in
        ["val accuracy", "test accuracy", "val macro-F1", "test macro-F1", "study (test)"]},
