@@ -118,3 +118,24 @@ def test_video_frame_callback_on_synthetic_frames(emotion_checkpoint, monkeypatc
     assert outs[0][0][0].track_id == outs[2][0][0].track_id  # the same face across frames
     arr = outs[-1][1].to_ndarray(format="bgr24")
     assert arr.shape == (480, 640, 3) and box_pixels(arr) > 100
+
+
+def test_the_shipped_default_emotion_model(fer_dir):
+    """The webcam page's default model, re-evaluated on the real test split, and a smile read as happy."""
+    import json
+    import subprocess
+    import sys
+
+    from core.faces import emotion_checkpoints
+    from tests.conftest import ROOT
+
+    shipped = emotion_checkpoints(ROOT / "checkpoints")
+    assert shipped, "no emotion model with weights is shipped under checkpoints/"
+    path = shipped[0][0]
+    out = subprocess.run([sys.executable, "-m", "core", "evaluate", str(path), "--data", str(fer_dir), "--json"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout
+    result = json.loads(out)
+    assert result["n"] == 3589 and result["accuracy"] >= 0.58
+    assert result["ci_low"] < result["accuracy"] < result["ci_high"]
+    faces = EmotionDetector(path).detect(skimage_data.astronaut(), order="rgb")
+    assert max(faces, key=lambda f: f.box[2]).label == "happy"
