@@ -7,13 +7,11 @@ resumed from `last/` with results identical to an uninterrupted run.
 from __future__ import annotations
 
 import contextlib
-import copy
 import shutil
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn

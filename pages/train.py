@@ -2,9 +2,7 @@
 import dataclasses
 import time
 
-import numpy as np
 import streamlit as st
-from PIL import Image
 
 from core.checkpoint import CheckpointError
 from core.config import FER_ARCHS, FREEZE_DEPTHS, NOTMNIST_MODELS, Experiment

@@ -6,7 +6,6 @@ import time
 
 import av
 import numpy as np
-import pandas as pd
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 

@@ -33,7 +33,7 @@ def test_bad_source_fails_with_the_message_in_progress(tmp_path):
 
 def test_cancelled_job_is_reported_as_ended(tmp_path, notmnist_dir):
     config = Experiment(model="cnn", epochs=50, data=str(notmnist_dir))
-    job = start_job(config, tmp_path / "out", jobs_dir=tmp_path / "jobs")
+    start_job(config, tmp_path / "out", jobs_dir=tmp_path / "jobs")
     assert wait_for(lambda: list_jobs(tmp_path / "jobs")[0].progress.get("status") == "running")
     cancel_job(list_jobs(tmp_path / "jobs")[0])
     assert wait_for(lambda: list_jobs(tmp_path / "jobs")[0].status in ("failed", "died"), timeout=30)
