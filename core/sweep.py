@@ -26,9 +26,10 @@ SUMMARY_FILE = "sweep.json"
 
 
 def sweep_rows(base: Experiment, rows: Iterable[str] | None = None) -> list[tuple[str, Experiment]]:
-    wanted = set(rows) if rows else None
-    return [(name, dataclasses.replace(base, pretrained=pretrained, freeze=freeze))
-            for name, pretrained, freeze in ROWS if wanted is None or name in wanted]
+    """The rows to run, in the order asked for (default: all six in the study's order)."""
+    spec = {name: (pretrained, freeze) for name, pretrained, freeze in ROWS}
+    names = list(dict.fromkeys(rows)) if rows else list(spec)
+    return [(name, dataclasses.replace(base, pretrained=spec[name][0], freeze=spec[name][1])) for name in names]
 
 
 def row_summary(name: str, folder: Path) -> dict[str, Any]:
