@@ -195,6 +195,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import update_readme
+
+    root = Path(__file__).resolve().parent.parent
+    current = update_readme(root / "README.md", root / "checkpoints", check=args.check)
+    if args.check and not current:
+        print("README.md results are out of date: run `python -m core report`", file=sys.stderr)
+        return 1
+    print("README.md results are up to date" if current else "README.md results rewritten")
+    return 0
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -267,6 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--no-detect", action="store_true", help="emotions: each image is already a cropped face")
     pr.add_argument("--json", action="store_true", help="print one JSON object")
     pr.set_defaults(func=cmd_predict)
+
+    rep = sub.add_parser("report", help="regenerate README.md's results tables from checkpoints/*/meta.json")
+    rep.add_argument("--check", action="store_true", help="only check; exit 1 when README.md is out of date")
+    rep.set_defaults(func=cmd_report)
     return parser
 
 
