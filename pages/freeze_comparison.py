@@ -1,4 +1,6 @@
 """The study's results explorer: scratch vs ImageNet fine-tuning at every freeze depth, side by side."""
+import json
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -20,6 +22,16 @@ if not sweeps:
     st.info("No sweep yet. Run one with `python -m core sweep fer --arch mobilenet_v2 --img-size 64 --epochs 2 "
             "--data ../shared/data/fer` (a short setting takes minutes on a CPU), then reload this page.")
     st.stop()
+
+
+def completeness(folder):
+    """Open on the longest-trained sweep with results (the shipped study on a fresh install)."""
+    summary = json.loads((folder / "sweep.json").read_text())
+    done = sum(r.get("status") == "complete" for r in summary.get("rows", []))
+    return done > 0, summary.get("epochs", 0), done
+
+
+sweeps.sort(key=completeness, reverse=True)
 folder = st.selectbox("Sweep", sweeps, format_func=lambda p: str(
     p.relative_to(CHECKPOINTS.parent) if p.is_relative_to(CHECKPOINTS.parent) else p))
 summary, metas = read_sweep(folder)
