@@ -60,9 +60,9 @@ def save_weights(path: Path, state: dict[str, torch.Tensor]) -> None:
     os.replace(tmp.name, path)
 
 
-def save_checkpoint(directory: str | Path, model: nn.Module | dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
+def save_checkpoint(directory: str | Path, model: nn.Module, meta: dict[str, Any]) -> Path:
     directory = Path(directory)
-    save_weights(directory / WEIGHTS_FILE, model if isinstance(model, dict) else model.state_dict())
+    save_weights(directory / WEIGHTS_FILE, model.state_dict())
     # meta.json last: a directory with meta.json always has matching weights beside it.
     atomic_write_json(directory / META_FILE, {"format": FORMAT, "format_version": FORMAT_VERSION, **meta})
     return directory

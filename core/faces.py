@@ -149,7 +149,6 @@ class EmotionDetector:
         self.config = Experiment.from_dict(self.meta["config"])
         if self.config.task != "fer":
             raise CheckpointError(f"{checkpoint_dir} is a {self.config.task} model, not an emotion (fer) model")
-        torch.set_num_threads(max(1, torch.get_num_threads()))
         self.checkpoint = Path(checkpoint_dir)
         self.classes = list(self.meta["classes"])
         self.decoded_size = int(self.meta["preprocessing"]["decoded_size"])

@@ -49,13 +49,19 @@ def row_summary(name: str, folder: Path) -> dict[str, Any]:
     return row
 
 
-def write_summary(out_dir: Path, base: Experiment, errors: dict[str, str]) -> dict[str, Any]:
+def current_rows(folder: Path, errors: dict[str, str]) -> list[dict[str, Any]]:
+    """Every row as its folder says now; a row whose weights were unavailable keeps that reason."""
     rows = []
     for name, _, _ in ROWS:
-        row = row_summary(name, out_dir / name)
-        if name in errors and row["status"] != "complete":
+        row = row_summary(name, folder / name)
+        if errors.get(name) and row["status"] != "complete":
             row.update(status="unavailable", error=errors[name])
         rows.append(row)
+    return rows
+
+
+def write_summary(out_dir: Path, base: Experiment, errors: dict[str, str]) -> dict[str, Any]:
+    rows = current_rows(out_dir, errors)
     summary = {"task": base.task, "model": base.model, "img_size": base.img_size, "epochs": base.epochs,
                "setting": {k: v for k, v in base.to_dict().items() if k not in ("pretrained", "freeze", "extra")},
                "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rows": rows}
@@ -103,15 +109,11 @@ def read_sweep(folder: str | Path) -> tuple[dict[str, Any], dict[str, dict]]:
     folder = Path(folder)
     summary = json.loads((folder / SUMMARY_FILE).read_text())
     errors = {r["row"]: r.get("error") for r in summary.get("rows", []) if r.get("status") == "unavailable"}
-    rows, metas = [], {}
+    metas = {}
     for name, _, _ in ROWS:
-        row = row_summary(name, folder / name)
-        if errors.get(name) and row["status"] != "complete":
-            row.update(status="unavailable", error=errors[name])
-        rows.append(row)
         try:
             metas[name] = read_meta(folder / name)
         except CheckpointError:
             pass
-    summary["rows"] = rows
+    summary["rows"] = current_rows(folder, errors)
     return summary, metas
