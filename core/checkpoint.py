@@ -125,10 +125,16 @@ def load_checkpoint(directory: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     return model.eval(), meta
 
 
-def list_checkpoints(root: str | Path) -> list[Path]:
-    """Every checkpoint directory under root, sorted."""
+def has_weights(directory: str | Path) -> bool:
+    """Whether the directory can be loaded (some shipped runs keep only their meta.json)."""
+    return any((Path(directory) / name).is_file() for name in (WEIGHTS_FILE, TORCH_WEIGHTS_FILE))
+
+
+def list_checkpoints(root: str | Path, loadable: bool = False) -> list[Path]:
+    """Every checkpoint directory under root, sorted; with `loadable`, only those with weights."""
     root = Path(root)
     if not root.is_dir():
         return []
-    return sorted(p.parent for p in root.rglob(META_FILE)
-                  if not any(part.startswith(".") for part in p.relative_to(root).parts))
+    found = (p.parent for p in root.rglob(META_FILE)
+             if not any(part.startswith(".") for part in p.relative_to(root).parts))
+    return sorted(p for p in found if not loadable or has_weights(p))

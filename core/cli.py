@@ -87,10 +87,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .sweep import run_sweep
+    from .sweep import default_folder, run_sweep, sweep_command
 
     base = _experiment_from_args(args, pretrained=False, freeze="none")
-    out = Path(args.out) if args.out else DEFAULT_OUT / base.task / f"sweep-{base.model}-{base.img_size}px-{base.epochs}ep"
+    out = Path(args.out) if args.out else DEFAULT_OUT / base.task / default_folder(base)
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -105,6 +105,32 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"{row['row']:<8} {row['status']:<12} {val.get('accuracy', float('nan')):8.4f} "
               f"{test.get('accuracy', float('nan')):8.4f} {ci:>15} {'' if study is None else f'{study:.3f}':>6}")
     print(f"summary: {out / 'sweep.json'}")
+    if any(row["status"] == "unavailable" for row in summary["rows"]):
+        print(f"rows marked unavailable need ImageNet weights; on a machine with internet run:\n  "
+              f"{sweep_command(summary, out)}")
+    return 0
+
+
+def cmd_seeds(args: argparse.Namespace) -> int:
+    from .results import collect_runs, comparison_rows
+    from .seeds import run_seeds
+
+    base = _experiment_from_args(args, task="notmnist")
+    out = Path(args.out) if args.out else DEFAULT_OUT / "notmnist"
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    _run_with_progress(lambda cbs: run_seeds(base, args.seeds, out, args.retrain, callbacks=lambda c: cbs, log=log),
+                       None)
+    print(f"{'model':<5} {'pixels':<9} {'seeds':<8} {'test mean ± std':>17} {'unseen mean ± std':>19} median seed")
+    for row in comparison_rows(collect_runs(out)):
+        if not row.get("seeds"):
+            continue
+        test = f"{row['test_mean']:.4f} ± {row['test_std'] or 0:.4f}"
+        unseen = f"{row['unseen_mean']:.4f} ± {row['unseen_std'] or 0:.4f}" if row["unseen_mean"] is not None else ""
+        print(f"{row['model']:<5} {row['pixels']:<9} {','.join(map(str, row['seeds'])):<8} {test:>17} {unseen:>19} "
+              f"{row['median_seed']} -> {row['median_path']}")
     return 0
 
 
@@ -199,6 +225,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report import update_readme
 
     root = Path(__file__).resolve().parent.parent
+    if not args.check and not args.no_figures:
+        from .figures import FIGURES_DIR, FiguresUnavailable, write_figures
+
+        try:
+            for path in write_figures(root / "checkpoints", root / FIGURES_DIR):
+                print(f"wrote {path.relative_to(root)}")
+        except FiguresUnavailable as exc:
+            print(f"warning: {exc}; the tables are still updated", file=sys.stderr)
     current = update_readme(root / "README.md", root / "checkpoints", check=args.check)
     if args.check and not current:
         print("README.md results are out of date: run `python -m core report`", file=sys.stderr)
@@ -263,6 +297,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="only these rows (default: all six)")
     sweep.set_defaults(func=cmd_sweep)
 
+    seeds = sub.add_parser("seeds", help="notmnist: CNN / MLP x original / permuted, each with several seeds")
+    seeds.add_argument("task", choices=["notmnist"])
+    seeds.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
+    seeds.add_argument("--permutation-seed", type=int, help="the fixed permutation, shared by every run (default 0)")
+    seeds.add_argument("--data", help="data source (default: $NOTMNIST_DATA or the hub)")
+    seeds.add_argument("--retrain", action="store_true", help="train finished runs again instead of skipping them")
+    _add_common(seeds)
+    seeds.set_defaults(func=cmd_seeds)
+
     ev = sub.add_parser("evaluate", help="metrics of a checkpoint on a data split")
     ev.add_argument("checkpoint")
     ev.add_argument("--data", help="data source (default: the one the checkpoint was trained on)")
@@ -282,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="regenerate README.md's results tables from checkpoints/*/meta.json")
     rep.add_argument("--check", action="store_true", help="only check; exit 1 when README.md is out of date")
+    rep.add_argument("--no-figures", action="store_true", help="only the tables, not the PNG figures")
     rep.set_defaults(func=cmd_report)
     return parser
 

@@ -209,9 +209,7 @@ def emotion_checkpoints(*roots: str | Path) -> list[tuple[Path, dict]]:
 
     found = []
     for root in dict.fromkeys(Path(r).resolve() for r in roots):
-        for path in list_checkpoints(root):
-            if not (path / "model.safetensors").exists():
-                continue
+        for path in list_checkpoints(root, loadable=True):
             try:
                 meta = read_meta(path)
             except CheckpointError:

@@ -23,6 +23,11 @@ STUDY_TEST_ACCURACY = {"scratch": 0.591, "layer1": 0.667, "layer2": 0.655, "laye
 ROW_LABELS = {"scratch": "from scratch", "none": "fine-tune all", "layer1": "freeze layer1",
               "layer2": "freeze layer1+2", "layer3": "freeze layer1+2+3", "all": "freeze all conv"}
 SUMMARY_FILE = "sweep.json"
+# Setting fields the sweep command takes as flags (the others keep their defaults).
+SETTING_FLAGS = {"img_size": "--img-size", "epochs": "--epochs", "batch_size": "--batch-size",
+                 "optimizer": "--optimizer", "lr": "--lr", "weight_decay": "--weight-decay", "lr_schedule": "--lr-schedule",
+                 "step_size": "--step-size", "label_smoothing": "--label-smoothing", "rotation": "--rotation",
+                 "erasing": "--erasing", "seed": "--seed", "train_limit": "--train-limit", "test_limit": "--test-limit"}
 
 
 def sweep_rows(base: Experiment, rows: Iterable[str] | None = None) -> list[tuple[str, Experiment]]:
@@ -95,12 +100,46 @@ def run_sweep(base: Experiment, out_dir: str | Path, rows: Iterable[str] | None 
     return json.loads((out_dir / SUMMARY_FILE).read_text())
 
 
+def default_folder(base: Experiment) -> str:
+    return f"sweep-{base.model}-{base.img_size}px-{base.epochs}ep"
+
+
+def sweep_command(summary: dict[str, Any], folder: Path | None = None, data: str | None = None) -> str:
+    """The one command that runs this sweep's setting again: finished rows are skipped, so on a machine that
+    can download ImageNet weights it fills exactly the rows that were unavailable."""
+    setting = summary["setting"]
+    base = Experiment.from_dict({**setting, "pretrained": False, "freeze": "none"})
+    default = Experiment(task=base.task, model=base.model)
+    parts = ["python -m core sweep", base.task, "--arch", base.model]
+    for name, flag in SETTING_FLAGS.items():
+        value = getattr(base, name)
+        if value is not None and (value != getattr(default, name) or name in ("img_size", "epochs")):
+            parts += [flag, str(value)]
+    parts += ["--class-weights"] if base.class_weights else []
+    parts += ["--no-flip"] if not base.flip else []
+    parts += ["--data", data or base.data or "$FER_DATA"]
+    if folder is not None and folder.name != default_folder(base):
+        parts += ["--out", str(folder)]
+    return " ".join(parts)
+
+
 def find_sweeps(root: str | Path) -> list[Path]:
     """Every sweep folder (one with a sweep.json) under root, newest first."""
     root = Path(root)
     if not root.is_dir():
         return []
     return sorted((p.parent for p in root.rglob(SUMMARY_FILE)), key=lambda p: -(p / SUMMARY_FILE).stat().st_mtime)
+
+
+def by_completeness(folders: Iterable[Path]) -> list[Path]:
+    """Sweeps with results first, then the longest-trained, then the most rows finished: the first one is
+    what the comparison page opens on and what the README's figure shows (the shipped study on a fresh install)."""
+    def key(folder: Path) -> tuple[bool, int, int]:
+        summary = json.loads((folder / SUMMARY_FILE).read_text())
+        done = sum(r.get("status") == "complete" for r in summary.get("rows", []))
+        return done > 0, summary.get("epochs", 0), done
+
+    return sorted(folders, key=key, reverse=True)
 
 
 def read_sweep(folder: str | Path) -> tuple[dict[str, Any], dict[str, dict]]:

@@ -102,13 +102,13 @@ def classifier(path: Path):
 
 
 def checkpoint_choices(task: str = "notmnist") -> dict[str, Path]:
-    """Label -> checkpoint directory, for every readable checkpoint of the task (shipped ones and app runs)."""
+    """Label -> checkpoint directory, for every loadable checkpoint of the task (shipped ones and app runs)."""
     from core.jobs import runs_dir
 
     out = {}
-    paths = list_checkpoints(CHECKPOINTS)
+    paths = list_checkpoints(CHECKPOINTS, loadable=True)
     if not runs_dir().resolve().is_relative_to(CHECKPOINTS.resolve()):
-        paths += list_checkpoints(runs_dir())
+        paths += list_checkpoints(runs_dir(), loadable=True)
     for path in paths:
         try:
             meta = read_meta(path)

@@ -1,13 +1,11 @@
 """The study's results explorer: scratch vs ImageNet fine-tuning at every freeze depth, side by side."""
-import json
-
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from core.jobs import runs_dir
 from core.plots import accuracy_bars, confusion_heatmap, per_class_heatmap, training_curves
-from core.sweep import find_sweeps, read_sweep
+from core.sweep import by_completeness, find_sweeps, read_sweep, sweep_command
 from pages.common import CHECKPOINTS
 
 st.title("Compare freeze depths")
@@ -23,16 +21,7 @@ if not sweeps:
             "--data ../shared/data/fer` (a short setting takes minutes on a CPU), then reload this page.")
     st.stop()
 
-
-def completeness(folder):
-    """Open on the longest-trained sweep with results (the shipped study on a fresh install)."""
-    summary = json.loads((folder / "sweep.json").read_text())
-    done = sum(r.get("status") == "complete" for r in summary.get("rows", []))
-    return done > 0, summary.get("epochs", 0), done
-
-
-sweeps.sort(key=completeness, reverse=True)
-folder = st.selectbox("Sweep", sweeps, format_func=lambda p: str(
+folder = st.selectbox("Sweep", by_completeness(sweeps), format_func=lambda p: str(
     p.relative_to(CHECKPOINTS.parent) if p.is_relative_to(CHECKPOINTS.parent) else p))
 summary, metas = read_sweep(folder)
 rows = summary["rows"]
@@ -46,9 +35,12 @@ st.markdown(f"**{summary['model']}**, {summary['img_size']} px input, {summary['
 if len(done) < len(rows):
     missing = ", ".join(f"{r['label']} ({r['status']})" for r in rows if r["status"] != "complete")
     st.warning(f"{len(done)} of {len(rows)} rows finished; not yet: {missing}.")
-for r in rows:
-    if r["status"] == "unavailable":
-        st.info(f"**{r['label']}**: {r.get('error')}")
+unavailable = [r for r in rows if r["status"] == "unavailable"]
+if unavailable:
+    st.info(f"**{', '.join(r['label'] for r in unavailable)}**: no ImageNet weights on the machine that ran this "
+            f"sweep ({unavailable[0].get('error')}). On a machine with internet, one command fills these rows "
+            "(torchvision downloads the weights; finished rows are skipped):")
+    st.code(sweep_command(summary, folder), language="bash")
 
 
 def pct(m, key="accuracy"):

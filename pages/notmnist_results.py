@@ -1,58 +1,103 @@
-"""The 2x2 comparison: CNN / MLP on original / permuted pixels, with the study's numbers."""
+"""The 2x2 comparison: CNN / MLP on original / permuted pixels, mean ± std over seeds, with the study's numbers."""
 import pandas as pd
 import streamlit as st
 
+from core.checkpoint import CheckpointError, list_checkpoints, read_meta
+from core.jobs import runs_dir
 from core.plots import confusion_heatmap, per_class_heatmap, training_curves
 from core.results import collect_runs, comparison_rows, run_label
 from pages.common import CHECKPOINTS
 
 st.title("notMNIST results")
-folders = sorted({p.parent for p in CHECKPOINTS.rglob("meta.json")} - {CHECKPOINTS}) if CHECKPOINTS.is_dir() else []
-roots = [CHECKPOINTS / "notmnist"] + [f for f in {p.parent for p in folders} if f != CHECKPOINTS / "notmnist"]
-root = st.selectbox("Results folder", [r for r in roots if r.is_dir()] or [CHECKPOINTS / "notmnist"],
-                    format_func=lambda p: str(p.relative_to(CHECKPOINTS.parent)))
+
+
+def notmnist_folders() -> list:
+    """Folders that hold notMNIST runs: the shipped study first, then the app's own runs."""
+    found = []
+    for root in (CHECKPOINTS, runs_dir()):
+        for path in list_checkpoints(root):
+            try:
+                if read_meta(path)["config"].get("task") == "notmnist":
+                    found.append(path.parent)
+            except CheckpointError:
+                continue
+    shipped = CHECKPOINTS / "notmnist"
+    return [shipped] + [f for f in dict.fromkeys(found) if f != shipped]
+
+
+def shown_path(path) -> str:
+    return str(path.relative_to(CHECKPOINTS.parent)) if path.is_relative_to(CHECKPOINTS.parent) else str(path)
+
+
+root = st.selectbox("Results folder", notmnist_folders(), format_func=shown_path)
 cells = collect_runs(root)
 if not cells:
-    st.info(f"No finished notMNIST runs in `{root}`. Train them on the *Train or load models* page or with "
-            "`python -m core train notmnist --model cnn`.")
+    st.info(f"No finished notMNIST runs in `{shown_path(root)}`. Train them on the *Train or load models* page, "
+            "or all four configurations with three seeds each: `python -m core seeds notmnist --seeds 0 1 2`.")
     st.stop()
 
 rows = comparison_rows(cells)
-table = pd.DataFrame(rows)
-pivot = table.pivot(index="model", columns="pixels", values="test_accuracy")[["original", "permuted"]]
-study = table.pivot(index="model", columns="pixels", values="study_accuracy")[["original", "permuted"]]
+seeds = sorted({len(r.get("seeds", [])) for r in rows if r.get("seeds")})
+st.caption(f"Each configuration trained with {' / '.join(map(str, seeds))} seed(s); figures are the mean ± sample "
+           "standard deviation across seeds. Curves, confusion matrices and the loadable checkpoint are the "
+           "median seed's.")
 
 st.subheader("Test accuracy")
-cols = st.columns(4)
-for col, row in zip(cols, rows):
-    value = row["test_accuracy"]
+for col, row in zip(st.columns(4), rows):
+    mean, std = row.get("test_mean"), row.get("test_std")
     delta = None
-    if value is not None and row["study_accuracy"] is not None:
-        delta = f"{(value - row['study_accuracy']) * 100:+.1f} pts vs study"
-    col.metric(f"{row['model']}, {row['pixels']}", "—" if value is None else f"{value:.1%}", delta)
+    if mean is not None and row["study_accuracy"] is not None:
+        delta = f"{(mean - row['study_accuracy']) * 100:+.1f} pts vs study"
+    value = "—" if mean is None else f"{mean:.1%}" + (f" ± {std * 100:.1f}" if std is not None else "")
+    col.metric(f"{row['model']}, {row['pixels']}", value, delta)
 
-shown = pd.DataFrame({
-    "model": table["model"], "pixels": table["pixels"],
-    "test accuracy": table["test_accuracy"], "on test images unseen in train": table["unseen_accuracy"],
-    "macro-F1": table["macro_f1"], "study": table["study_accuracy"].astype(float), "epochs": table["epochs"],
-    "training time (s)": table["training_seconds"],
-})
-st.dataframe(shown, hide_index=True, width="stretch", column_config={
-    c: st.column_config.NumberColumn(format="percent") for c in
-    ["test accuracy", "on test images unseen in train", "macro-F1", "study"]})
-drop = (pivot["original"] - pivot["permuted"]) * 100
-st.markdown(" · ".join(f"**{m}** loses {d:.1f} points when pixels are permuted" for m, d in drop.dropna().items()))
+
+
+def points(value):
+    return None if value is None else value * 100
+
+
+table = pd.DataFrame([{
+    "model": r["model"], "pixels": r["pixels"], "seeds": len(r.get("seeds", [])),
+    "test accuracy (mean)": r.get("test_mean"), "± std (points)": points(r.get("test_std")),
+    "unseen in train (mean)": r.get("unseen_mean"), "± std (points) ": points(r.get("unseen_std")),
+    "macro-F1 (mean)": r.get("macro_f1_mean"), "study": r["study_accuracy"], "epochs": r.get("epochs"),
+    "time per run (s)": r.get("seconds_mean"), "median seed": r.get("median_seed"),
+} for r in rows])
+numeric = [c for c in table.columns if c not in ("model", "pixels")]
+table[numeric] = table[numeric].apply(pd.to_numeric, errors="coerce")  # a missing cell: blank, not "None"
+st.dataframe(table, hide_index=True, width="stretch", column_config={
+    **{c: st.column_config.NumberColumn(format="percent") for c in
+       ["test accuracy (mean)", "unseen in train (mean)", "macro-F1 (mean)", "study"]},
+    **{c: st.column_config.NumberColumn(format="%.2f") for c in ["± std (points)", "± std (points) "]},
+    "time per run (s)": st.column_config.NumberColumn(format="%.0f")})
+by_cell = {(r["model"], r["pixels"]): r for r in rows if r.get("seeds")}
+drops = [f"**{m}** loses {(by_cell[(m, 'original')]['test_mean'] - by_cell[(m, 'permuted')]['test_mean']) * 100:.2f}"
+         " points (mean) when pixels are permuted" for m in ("CNN", "MLP")
+         if (m, "original") in by_cell and (m, "permuted") in by_cell]
+st.markdown(" · ".join(drops))
 st.caption("The study trained only the CNN (~93 % original, ~90 % permuted); it had no MLP. "
            "'Unseen' excludes test images whose exact pixels also occur in the training split.")
+with st.expander("Every seed"):
+    per_seed = pd.DataFrame([{"configuration": f"{r['model']}, {r['pixels']}", **s,
+                              "median": s["seed"] == r["median_seed"]} for r in rows for s in r.get("per_seed", [])])
+    st.dataframe(per_seed, hide_index=True, width="stretch", column_config={
+        c: st.column_config.NumberColumn(format="percent") for c in ["test_accuracy", "unseen_accuracy", "macro_f1"]})
 
 st.subheader("Training curves")
 metric = st.radio("Curve", ["eval_accuracy", "train_accuracy", "eval_loss", "train_loss"], horizontal=True,
                   format_func=lambda m: m.replace("eval", "test").replace("_", " "))
-histories = {run_label(meta["config"]): meta["history"] for _, meta in cells.values()}
+every_seed = st.toggle("Every seed (default: the median seed)", value=False)
+histories = {}
+medians = {r["median_path"] for r in rows if r.get("seeds")}
+for runs in cells.values():
+    for path, meta in runs:
+        if every_seed or path in medians:
+            histories[run_label(meta["config"]) + f" · seed {meta['config']['seed']}"] = meta["history"]
 st.plotly_chart(training_curves(histories, metric), width="stretch")
 
-st.subheader("Confusion matrices and per-letter metrics")
-labels = {run_label(meta["config"]): meta for _, meta in cells.values()}
+st.subheader("Confusion matrices and per-letter metrics (median seed)")
+labels = {f"{r['model']}, {r['pixels']}": r["median_meta"] for r in rows if r.get("seeds")}
 picked = st.multiselect("Runs", list(labels), default=list(labels)[:2])
 normalise = st.toggle("Normalise per true letter", value=True)
 for col, name in zip(st.columns(max(1, len(picked))), picked):

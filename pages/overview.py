@@ -1,5 +1,10 @@
 import streamlit as st
 
+from core.faces import emotion_checkpoints
+from core.results import collect_runs, comparison_rows
+from core.sweep import STUDY_TEST_ACCURACY
+from pages.common import CHECKPOINTS
+
 st.title("Letters & Faces: what do neural networks rely on?")
 st.markdown(
     """
@@ -27,3 +32,23 @@ network or a local copy, the notMNIST pages use a small sample bundled with the 
 ship with it still load and predict.
 """
 )
+
+# The headline numbers of the shipped results (the results pages have the details).
+cells = {(r["model"], r["pixels"]): r for r in comparison_rows(collect_runs(CHECKPOINTS / "notmnist")) if r.get("seeds")}
+best = emotion_checkpoints(CHECKPOINTS)
+if cells or best:
+    st.subheader("Measured here")
+    cols = st.columns(3)
+    for col, model in zip(cols, ("CNN", "MLP")):
+        a, b = cells.get((model, "original")), cells.get((model, "permuted"))
+        if a and b:
+            col.metric(f"{model}: original → permuted pixels", f"{a['test_mean']:.1%} → {b['test_mean']:.1%}",
+                       f"{(b['test_mean'] - a['test_mean']) * 100:+.2f} pts (mean of {len(a['seeds'])} seeds)")
+    if best:
+        path, meta = best[0]
+        cfg, test = meta["config"], meta["metrics"]["test"]
+        study_best = max(STUDY_TEST_ACCURACY.values())
+        how = "fine-tuned from ImageNet" if cfg.get("pretrained") else "from scratch"
+        cols[2].metric("Best emotion model (FER-2013 test)", f"{test['accuracy']:.1%}",
+                       f"{(test['accuracy'] - study_best) * 100:+.1f} pts vs the study's best ({study_best:.1%})")
+        cols[2].caption(f"{cfg['model']} {how}, freeze {cfg['freeze']}, {cfg['img_size']} px; the webcam default.")

@@ -28,6 +28,11 @@ def test_overview(app):
     app.run()
     assert not app.exception
     assert "notMNIST" in app.markdown[0].value
+    # the shipped results' headline numbers, on a fresh install
+    labels = [m.label for m in app.metric]
+    assert labels == ["CNN: original → permuted pixels", "MLP: original → permuted pixels",
+                      "Best emotion model (FER-2013 test)"]
+    assert "mean of 3 seeds" in app.metric[0].delta
 
 
 def test_samples_page_shows_original_and_permuted(app, notmnist_dir):
@@ -78,6 +83,12 @@ def test_results_page_shows_the_two_by_two(app, notmnist_dir):
     assert len(app.metric) == 4
     labels = [m.label for m in app.metric]
     assert labels == ["CNN, original", "CNN, permuted", "MLP, original", "MLP, permuted"]
+    # the shipped study: every seed of every configuration, summarised as mean ± std
+    from core.results import collect_runs
+
+    runs = collect_runs(ROOT / "checkpoints" / "notmnist")
+    assert all(" ± " in m.value for m in app.metric)
+    assert len(app.dataframe[1].value) == sum(len(r) for r in runs.values()) >= 12
     app.toggle[0].set_value(False)
     app.radio[0].set_value("eval_loss")
     app.run()

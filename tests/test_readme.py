@@ -1,3 +1,7 @@
+from pathlib import Path
+
+import pytest
+
 from core.report import END, START, results_section, update_readme
 from tests.conftest import ROOT
 
@@ -15,3 +19,22 @@ def test_report_reads_real_numbers_from_meta():
 
     meta = json.loads((ROOT / "checkpoints/notmnist/cnn-original-s0/meta.json").read_text())
     assert f"{meta['metrics']['test']['accuracy'] * 100:.2f} %" in section
+
+
+def test_readme_figures_exist_and_are_regenerated_from_the_committed_results(tmp_path):
+    import re
+
+    from core.figures import FiguresUnavailable, write_figures
+
+    text = (ROOT / "README.md").read_text()
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", text)
+    assert images, "the README shows no figure"
+    for image in images:
+        assert (ROOT / image).is_file(), f"README links {image}, which does not exist"
+    try:
+        written = write_figures(ROOT / "checkpoints", tmp_path)
+    except FiguresUnavailable as exc:
+        pytest.fail(str(exc))
+    assert {p.name for p in written} == {Path(i).name for i in images}
+    for path in written:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
