@@ -24,10 +24,9 @@ ROW_LABELS = {"scratch": "from scratch", "none": "fine-tune all", "layer1": "fre
               "layer2": "freeze layer1+2", "layer3": "freeze layer1+2+3", "all": "freeze all conv"}
 SUMMARY_FILE = "sweep.json"
 # Setting fields the sweep command takes as flags (the others keep their defaults).
-SETTING_FLAGS = {"img_size": "--img-size", "epochs": "--epochs", "batch_size": "--batch-size",
-                 "optimizer": "--optimizer", "lr": "--lr", "weight_decay": "--weight-decay", "lr_schedule": "--lr-schedule",
-                 "step_size": "--step-size", "label_smoothing": "--label-smoothing", "rotation": "--rotation",
-                 "erasing": "--erasing", "seed": "--seed", "train_limit": "--train-limit", "test_limit": "--test-limit"}
+SETTING_FLAGS = {name: "--" + name.replace("_", "-") for name in (
+    "img_size", "epochs", "batch_size", "optimizer", "lr", "weight_decay", "lr_schedule", "step_size",
+    "label_smoothing", "rotation", "erasing", "seed", "train_limit", "test_limit")}
 
 
 def sweep_rows(base: Experiment, rows: Iterable[str] | None = None) -> list[tuple[str, Experiment]]:
@@ -37,13 +36,19 @@ def sweep_rows(base: Experiment, rows: Iterable[str] | None = None) -> list[tupl
     return [(name, dataclasses.replace(base, pretrained=spec[name][0], freeze=spec[name][1])) for name in names]
 
 
-def row_summary(name: str, folder: Path) -> dict[str, Any]:
-    """What sweep.json and the comparison page say about one row folder."""
+def _read_row_meta(folder: Path) -> dict[str, Any] | None:
+    try:
+        return read_meta(folder)
+    except CheckpointError:
+        return None
+
+
+def row_summary(name: str, folder: Path, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What sweep.json and the comparison page say about one row folder (meta: its meta.json, if read)."""
     row: dict[str, Any] = {"row": name, "label": ROW_LABELS[name], "study_test_accuracy": STUDY_TEST_ACCURACY.get(name),
                            "folder": folder.name}
-    try:
-        meta = read_meta(folder)
-    except CheckpointError:
+    meta = meta or _read_row_meta(folder)
+    if meta is None:
         row["status"] = "running" if (folder / "last").exists() else "missing"
         return row
     row["status"] = "complete" if meta.get("complete") else "running"
@@ -54,11 +59,11 @@ def row_summary(name: str, folder: Path) -> dict[str, Any]:
     return row
 
 
-def current_rows(folder: Path, errors: dict[str, str]) -> list[dict[str, Any]]:
+def current_rows(folder: Path, errors: dict[str, str], metas: dict[str, dict] | None = None) -> list[dict[str, Any]]:
     """Every row as its folder says now; a row whose weights were unavailable keeps that reason."""
     rows = []
     for name, _, _ in ROWS:
-        row = row_summary(name, folder / name)
+        row = row_summary(name, folder / name, (metas or {}).get(name))
         if errors.get(name) and row["status"] != "complete":
             row.update(status="unavailable", error=errors[name])
         rows.append(row)
@@ -148,11 +153,6 @@ def read_sweep(folder: str | Path) -> tuple[dict[str, Any], dict[str, dict]]:
     folder = Path(folder)
     summary = json.loads((folder / SUMMARY_FILE).read_text())
     errors = {r["row"]: r.get("error") for r in summary.get("rows", []) if r.get("status") == "unavailable"}
-    metas = {}
-    for name, _, _ in ROWS:
-        try:
-            metas[name] = read_meta(folder / name)
-        except CheckpointError:
-            pass
-    summary["rows"] = current_rows(folder, errors)
+    metas = {name: meta for name, _, _ in ROWS if (meta := _read_row_meta(folder / name)) is not None}
+    summary["rows"] = current_rows(folder, errors, metas)
     return summary, metas

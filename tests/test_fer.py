@@ -175,3 +175,29 @@ def test_sweep_runs_rows_skips_finished_ones_and_summarises(tmp_path, fer_data, 
     lines.clear()
     run_sweep(base, tmp_path / "sweep", rows=["scratch"], data=data, log=lines.append)
     assert lines == ["[scratch] already complete, skipped"]
+
+
+def test_unavailable_rows_come_with_the_one_command_that_fills_them(tmp_path, fer_data, fer_dir, monkeypatch):
+    import shlex
+
+    from core.cli import _experiment_from_args, build_parser
+    from core.sweep import sweep_command
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr("torch.hub.load_state_dict_from_url",
+                        lambda *a, **k: (_ for _ in ()).throw(OSError("no network")))
+    base = Experiment(task="fer", model="resnet18", img_size=40, epochs=3, lr_schedule="onecycle",
+                      label_smoothing=0.1, data=str(fer_dir))
+    folder = tmp_path / "sweep-resnet18-40px-3ep"
+    run_sweep(base, folder, rows=["layer1", "all"], data=slices(fer_data, 64, 32), log=lambda line: None)
+    summary, _ = read_sweep(folder)
+    rows = {r["row"]: r for r in summary["rows"]}
+    assert rows["layer1"]["status"] == rows["all"]["status"] == "unavailable"
+    assert "resnet18-f37072fd.pth" in rows["layer1"]["error"]
+    # the command, parsed by the real CLI, describes exactly this sweep's setting and folder
+    command = shlex.split(sweep_command(summary, folder))
+    assert command[:3] == ["python", "-m", "core"]
+    args = build_parser().parse_args(command[3:])
+    again = _experiment_from_args(args, pretrained=False, freeze="none")
+    assert again.to_dict() == Experiment.from_dict({**summary["setting"], "pretrained": False}).to_dict()
+    assert args.out is None  # the default folder name is this sweep's
