@@ -21,8 +21,14 @@ if not sweeps:
             "--data ../shared/data/fer` (a short setting takes minutes on a CPU), then reload this page.")
     st.stop()
 
-folder = st.selectbox("Sweep", by_completeness(sweeps), format_func=lambda p: str(
-    p.relative_to(CHECKPOINTS.parent) if p.is_relative_to(CHECKPOINTS.parent) else p))
+sweeps = by_completeness(sweeps)
+
+
+def sweep_name(path) -> str:
+    return str(path.relative_to(CHECKPOINTS.parent) if path.is_relative_to(CHECKPOINTS.parent) else path)
+
+
+folder = st.selectbox("Sweep", sweeps, format_func=sweep_name)
 summary, metas = read_sweep(folder)
 rows = summary["rows"]
 done = [r for r in rows if r["status"] == "complete"]
@@ -92,3 +98,16 @@ st.plotly_chart(per_class_heatmap(f1, classes, title="F1 per class"), width="str
 mean_f1 = pd.DataFrame(f1).mean(axis=1).sort_values()
 hardest = ", ".join(f"**{c}** (mean F1 {v:.2f})" for c, v in mean_f1.head(2).items())
 st.markdown(f"Hardest emotions across rows: {hardest}. Easiest: **{mean_f1.index[-1]}** ({mean_f1.iloc[-1]:.2f}).")
+
+if len(sweeps) > 1:
+    st.subheader("Every sweep side by side (test accuracy)")
+    side = {}
+    for other in sweeps:
+        other_summary, _ = read_sweep(other)
+        side[other.name if other.name not in side else sweep_name(other)] = {
+            r["label"]: (r.get("test") or {}).get("accuracy") for r in other_summary["rows"]}
+    side["study (ResNet-18, 224 px)"] = {r["label"]: r.get("study_test_accuracy") for r in rows}
+    wide = pd.DataFrame(side).apply(pd.to_numeric, errors="coerce")
+    st.dataframe(wide, width="stretch", column_config={c: st.column_config.NumberColumn(format="percent")
+                                                        for c in wide.columns})
+    st.caption("Blank: the row has not run (or, for pretrained ResNet-18, its ImageNet weights were unavailable).")

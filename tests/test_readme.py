@@ -38,3 +38,14 @@ def test_readme_figures_exist_and_are_regenerated_from_the_committed_results(tmp
     assert {p.name for p in written} == {Path(i).name for i in images}
     for path in written:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_checkpoints_the_readme_tells_users_to_load_ship_their_weights():
+    import re
+
+    from core.checkpoint import has_weights
+
+    named = set(re.findall(r"(?:evaluate|predict) (checkpoints/notmnist/[\w-]+)", (ROOT / "README.md").read_text()))
+    assert named
+    for path in named:
+        assert has_weights(ROOT / path), f"README loads {path}, which ships no weights"
