@@ -95,7 +95,10 @@ def accuracy_bars(rows: Sequence[dict], split: str = "test", title: str | None =
     high = [(r[split]["ci_high"] - a) if a is not None else None for a, r in zip(acc, rows)]
     fig = go.Figure(go.Bar(x=names, y=acc, name=f"ours ({split})", marker_color="#1f77b4",
                            error_y=dict(type="data", symmetric=False, array=high, arrayminus=low),
-                           text=[f"{a:.1%}" if a is not None else "missing" for a in acc], textposition="outside"))
+                           text=[f"{a:.1%}" if a is not None else "missing" for a in acc],
+                           # at the foot of the bar, so the study's markers never cover our numbers
+                           textposition=["inside" if a is not None else "outside" for a in acc],
+                           insidetextanchor="start", insidetextfont=dict(color="white")))
     study = [r.get("study_test_accuracy") for r in rows]
     if split == "test" and any(s is not None for s in study):
         fig.add_trace(go.Scatter(x=names, y=study, mode="markers", name="study (ResNet-18, 224 px)",
