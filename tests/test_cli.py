@@ -104,6 +104,6 @@ def test_seeds_command_trains_every_configuration_and_resumes(tmp_path, notmnist
     out = run_cli(*args).stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         f"{m}-{p}-s{s}" for m in ("cnn", "mlp") for p in ("original", "permuted0") for s in (0, 1))
-    assert len([line for line in out.splitlines() if " ± " in line]) == 4
+    assert len([line for line in out.splitlines() if line.startswith(("CNN ", "MLP ")) and " ± " in line]) == 4
     again = run_cli(*args)
     assert again.stderr.count("already complete, skipped") == 8
