@@ -17,11 +17,6 @@ PER_RUN_FIELDS = ("seed", "data", "extra")
 Run = tuple[Path, dict]
 
 
-def run_label(config: dict) -> str:
-    pixels = f"permuted (seed {config['permutation_seed']})" if config["permute"] else "original"
-    return f"{MODEL_NAMES.get(config['model'], config['model'])}, {pixels}"
-
-
 def _setting(config: dict) -> dict:
     return {k: v for k, v in config.items() if k not in PER_RUN_FIELDS}
 

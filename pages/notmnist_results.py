@@ -5,7 +5,7 @@ import streamlit as st
 from core.checkpoint import CheckpointError, list_checkpoints, read_meta
 from core.jobs import runs_dir
 from core.plots import confusion_heatmap, per_class_heatmap, training_curves
-from core.results import collect_runs, comparison_rows, run_label
+from core.results import MODEL_NAMES, collect_runs, comparison_rows
 from pages.common import CHECKPOINTS
 
 st.title("notMNIST results")
@@ -93,7 +93,9 @@ medians = {r["median_path"] for r in rows if r.get("seeds")}
 for runs in cells.values():
     for path, meta in runs:
         if every_seed or path in medians:
-            histories[run_label(meta["config"]) + f" · seed {meta['config']['seed']}"] = meta["history"]
+            cfg = meta["config"]
+            name = f"{MODEL_NAMES[cfg['model']]}, {'permuted' if cfg['permute'] else 'original'} · seed {cfg['seed']}"
+            histories[name] = meta["history"]
 st.plotly_chart(training_curves(histories, metric), width="stretch")
 
 st.subheader("Confusion matrices and per-letter metrics (median seed)")

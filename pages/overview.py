@@ -43,7 +43,8 @@ if cells or best:
         a, b = cells.get((model, "original")), cells.get((model, "permuted"))
         if a and b:
             col.metric(f"{model}: original → permuted pixels", f"{a['test_mean']:.1%} → {b['test_mean']:.1%}",
-                       f"{(b['test_mean'] - a['test_mean']) * 100:+.2f} pts (mean of {len(a['seeds'])} seeds)")
+                       f"{(b['test_mean'] - a['test_mean']) * 100:+.2f} pts (mean of {len(a['seeds'])} seeds)",
+                       delta_color="off")  # a measured effect, not good or bad news
     if best:
         path, meta = best[0]
         cfg, test = meta["config"], meta["metrics"]["test"]
