@@ -38,6 +38,10 @@ if not cells:
 
 rows = comparison_rows(cells)
 seeds = sorted({len(r.get("seeds", [])) for r in rows if r.get("seeds")})
+cfg = next(r["median_meta"]["config"] for r in rows if r.get("seeds"))
+st.markdown(f"{cfg['epochs']} epochs, batch {cfg['batch_size']}, {cfg['optimizer']} lr {cfg['lr']} "
+            f"({cfg['lr_schedule']}), weight decay {cfg['weight_decay']}, random shift ±{cfg['augment_shift']} px, "
+            f"permutation seed {cfg['permutation_seed']} · data `{cfg.get('data')}`")
 st.caption(f"Each configuration trained with {' / '.join(map(str, seeds))} seed(s); figures are the mean ± sample "
            "standard deviation across seeds. Curves, confusion matrices and the loadable checkpoint are the "
            "median seed's.")
