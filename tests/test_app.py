@@ -120,6 +120,20 @@ def test_freeze_comparison_page_on_a_small_sweep(app, tmp_path, fer_data, fer_di
     assert any("Hardest emotions" in m.value for m in app.markdown)
 
 
+def test_freeze_comparison_opens_on_the_shipped_study_and_says_how_to_fill_missing_rows(app):
+    app.run()
+    app.switch_page("pages/freeze_comparison.py")
+    app.run()
+    assert not app.exception, app.exception
+    sweep_box = app.selectbox[0]
+    assert "sweep-mobilenet_v2-96px-10ep" in str(sweep_box.value)  # the shipped, complete study by default
+    assert list(app.dataframe[0].value["status"]) == ["complete"] * 6
+    sweep_box.set_value(next(o for o in sweep_box.options if "sweep-resnet18" in str(o))).run()
+    assert not app.exception
+    assert any("no ImageNet weights" in i.value for i in app.info)
+    assert any("python -m core sweep fer --arch resnet18" in c.value for c in app.code)
+
+
 def test_train_page_fer_form_estimates_epoch_time_and_starts_a_run(app, fer_dir, tmp_path, monkeypatch):
     from core.jobs import cancel_job, list_jobs
 
