@@ -81,6 +81,20 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
     return meta
 
 
+def read_meta_or_none(directory: str | Path) -> dict[str, Any] | None:
+    """meta.json of a directory, or None where there is no readable one (a run not finished or not started)."""
+    try:
+        return read_meta(directory)
+    except CheckpointError:
+        return None
+
+
+def is_complete(directory: str | Path) -> bool:
+    """Whether the directory holds a finished run (resumable runs are skipped or resumed, finished ones not)."""
+    meta = read_meta_or_none(directory)
+    return bool(meta and meta.get("complete"))
+
+
 def _read_weights(directory: Path) -> dict[str, torch.Tensor]:
     if (directory / WEIGHTS_FILE).is_file():
         try:

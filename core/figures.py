@@ -51,7 +51,7 @@ def write_figures(checkpoints: Path, out_dir: Path) -> list[Path]:
     for name, fig in figures.items():
         if fig is None:
             continue
-        fig.update_layout(template="plotly_white", height=480)
+        fig.update_layout(template="plotly_white")
         try:
             fig.write_image(out_dir / name, width=900, height=480, scale=1)
         except (ImportError, ValueError, RuntimeError) as exc:

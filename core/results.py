@@ -70,13 +70,13 @@ def summarise_cell(runs: list[Run]) -> dict:
     """Mean and sample standard deviation across seeds, the per-seed figures, and the median seed."""
     test_mean, test_std = _mean_std([_test(m)["accuracy"] for _, m in runs])
     unseen_mean, unseen_std = _mean_std([_unseen(m) for _, m in runs])
-    f1_mean, f1_std = _mean_std([_test(m)["macro_f1"] for _, m in runs])
+    f1_mean, _ = _mean_std([_test(m)["macro_f1"] for _, m in runs])
     median_path, median_meta = median_run(runs)
     return {
         "seeds": [m["config"]["seed"] for _, m in runs],
         "test_mean": test_mean, "test_std": test_std,
         "unseen_mean": unseen_mean, "unseen_std": unseen_std,
-        "macro_f1_mean": f1_mean, "macro_f1_std": f1_std,
+        "macro_f1_mean": f1_mean,
         "seconds_mean": statistics.fmean(m.get("training_seconds") or 0.0 for _, m in runs),
         "epochs": median_meta["config"]["epochs"],
         "median_seed": median_meta["config"]["seed"], "median_path": median_path, "median_meta": median_meta,
@@ -95,3 +95,14 @@ def comparison_rows(cells: dict[tuple[str, bool], list[Run]]) -> list[dict]:
         rows.append({"model": MODEL_NAMES[model], "pixels": "permuted" if permuted else "original",
                      "study_accuracy": STUDY_ACCURACY.get((model, permuted)), **summary})
     return rows
+
+
+def by_cell(rows: list[dict]) -> dict[tuple[str, str], dict]:
+    """(model name, pixels) -> comparison row, for the cells that have runs."""
+    return {(r["model"], r["pixels"]): r for r in rows if r.get("seeds")}
+
+
+def permutation_drop(cells: dict[tuple[str, str], dict], model: str) -> float | None:
+    """Mean test accuracy on original minus on permuted pixels (None until both cells have runs)."""
+    original, permuted = cells.get((model, "original")), cells.get((model, "permuted"))
+    return original["test_mean"] - permuted["test_mean"] if original and permuted else None

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .callbacks import Callback
-from .checkpoint import CheckpointError, read_meta
+from .checkpoint import is_complete
 from .config import Experiment
 from .results import CELLS
 
@@ -19,13 +19,6 @@ def seed_runs(base: Experiment, seeds: Iterable[int]) -> list[Experiment]:
     """The four configurations x seeds, cell by cell (the permutation stays fixed across seeds)."""
     return [dataclasses.replace(base, model=model, permute=permuted, seed=seed)
             for model, permuted in CELLS for seed in dict.fromkeys(seeds)]
-
-
-def is_complete(folder: Path) -> bool:
-    try:
-        return bool(read_meta(folder).get("complete"))
-    except CheckpointError:
-        return False
 
 
 def run_seeds(base: Experiment, seeds: Iterable[int], out_root: str | Path, retrain: bool = False,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .callbacks import Callback
-from .checkpoint import CheckpointError, atomic_write_json, read_meta
+from .checkpoint import atomic_write_json, is_complete, read_meta_or_none
 from .config import Experiment
 
 # (row name, pretrained, freeze depth), in the study's order plus full fine-tuning as the upper reference.
@@ -36,18 +36,11 @@ def sweep_rows(base: Experiment, rows: Iterable[str] | None = None) -> list[tupl
     return [(name, dataclasses.replace(base, pretrained=spec[name][0], freeze=spec[name][1])) for name in names]
 
 
-def _read_row_meta(folder: Path) -> dict[str, Any] | None:
-    try:
-        return read_meta(folder)
-    except CheckpointError:
-        return None
-
-
 def row_summary(name: str, folder: Path, meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """What sweep.json and the comparison page say about one row folder (meta: its meta.json, if read)."""
     row: dict[str, Any] = {"row": name, "label": ROW_LABELS[name], "study_test_accuracy": STUDY_TEST_ACCURACY.get(name),
                            "folder": folder.name}
-    meta = meta or _read_row_meta(folder)
+    meta = meta or read_meta_or_none(folder)
     if meta is None:
         row["status"] = "running" if (folder / "last").exists() else "missing"
         return row
@@ -92,7 +85,7 @@ def run_sweep(base: Experiment, out_dir: str | Path, rows: Iterable[str] | None 
     write_summary(out_dir, base, errors)
     for name, config in sweep_rows(base, rows):
         folder = out_dir / name
-        if row_summary(name, folder)["status"] == "complete":
+        if is_complete(folder):
             log(f"[{name}] already complete, skipped")
             continue
         log(f"[{name}] {config.name}")
@@ -153,6 +146,6 @@ def read_sweep(folder: str | Path) -> tuple[dict[str, Any], dict[str, dict]]:
     folder = Path(folder)
     summary = json.loads((folder / SUMMARY_FILE).read_text())
     errors = {r["row"]: r.get("error") for r in summary.get("rows", []) if r.get("status") == "unavailable"}
-    metas = {name: meta for name, _, _ in ROWS if (meta := _read_row_meta(folder / name)) is not None}
+    metas = {name: meta for name, _, _ in ROWS if (meta := read_meta_or_none(folder / name)) is not None}
     summary["rows"] = current_rows(folder, errors, metas)
     return summary, metas

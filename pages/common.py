@@ -101,23 +101,40 @@ def classifier(path: Path):
     return _classifier(str(path), (path / "meta.json").stat().st_mtime)
 
 
-def checkpoint_choices(task: str = "notmnist") -> dict[str, Path]:
-    """Label -> checkpoint directory, for every loadable checkpoint of the task (shipped ones and app runs)."""
+def result_roots() -> list[Path]:
+    """Where results live: the shipped checkpoints/ and the app's own runs (unless those are inside it)."""
     from core.jobs import runs_dir
 
+    inside = runs_dir().resolve().is_relative_to(CHECKPOINTS.resolve())
+    return [CHECKPOINTS] + ([] if inside else [runs_dir()])
+
+
+def shown_path(path: Path) -> str:
+    """A path as the pages show it: relative to the project when it is inside it."""
+    return str(path.relative_to(CHECKPOINTS.parent)) if path.is_relative_to(CHECKPOINTS.parent) else str(path)
+
+
+def task_checkpoints(task: str, loadable: bool = False) -> list[tuple[Path, dict]]:
+    """(directory, meta) of every readable checkpoint of the task, shipped ones and app runs."""
+    found = []
+    for root in result_roots():
+        for path in list_checkpoints(root, loadable=loadable):
+            try:
+                meta = read_meta(path)
+            except CheckpointError:
+                continue
+            if meta["config"].get("task", "notmnist") == task:
+                found.append((path, meta))
+    return found
+
+
+def checkpoint_choices(task: str = "notmnist") -> dict[str, Path]:
+    """Label -> checkpoint directory, for every loadable checkpoint of the task (shipped ones and app runs)."""
     out = {}
-    paths = list_checkpoints(CHECKPOINTS, loadable=True)
-    if not runs_dir().resolve().is_relative_to(CHECKPOINTS.resolve()):
-        paths += list_checkpoints(runs_dir(), loadable=True)
-    for path in paths:
-        try:
-            meta = read_meta(path)
-        except CheckpointError:
-            continue
-        if meta["config"].get("task", "notmnist") == task:
-            acc = meta.get("metrics", {}).get("test", {}).get("accuracy")
-            label = str(path.relative_to(CHECKPOINTS)) if path.is_relative_to(CHECKPOINTS) else str(path)
-            out[label + (f"  ·  test {acc:.1%}" if acc is not None else "")] = path
+    for path, meta in task_checkpoints(task, loadable=True):
+        acc = meta.get("metrics", {}).get("test", {}).get("accuracy")
+        label = str(path.relative_to(CHECKPOINTS)) if path.is_relative_to(CHECKPOINTS) else str(path)
+        out[label + (f"  ·  test {acc:.1%}" if acc is not None else "")] = path
     return out
 
 

@@ -3,32 +3,23 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.jobs import runs_dir
 from core.plots import accuracy_bars, confusion_heatmap, per_class_heatmap, training_curves
 from core.sweep import by_completeness, find_sweeps, read_sweep, sweep_command
-from pages.common import CHECKPOINTS
+from pages.common import result_roots, shown_path
 
 st.title("Compare freeze depths")
 st.caption("ResNet-18 (or MobileNetV2) trained from scratch versus fine-tuned from ImageNet weights with more "
            "and more of the network frozen. 'freeze layer1+2' means the stem, layer1 and layer2 keep their "
            "ImageNet weights; only the rest trains.")
 
-sweeps = find_sweeps(CHECKPOINTS)
-if not runs_dir().resolve().is_relative_to(CHECKPOINTS.resolve()):
-    sweeps += find_sweeps(runs_dir())
+sweeps = [sweep for root in result_roots() for sweep in find_sweeps(root)]
 if not sweeps:
     st.info("No sweep yet. Run one with `python -m core sweep fer --arch mobilenet_v2 --img-size 64 --epochs 2 "
             "--data ../shared/data/fer` (a short setting takes minutes on a CPU), then reload this page.")
     st.stop()
 
 sweeps = by_completeness(sweeps)
-
-
-def sweep_name(path) -> str:
-    return str(path.relative_to(CHECKPOINTS.parent) if path.is_relative_to(CHECKPOINTS.parent) else path)
-
-
-folder = st.selectbox("Sweep", sweeps, format_func=sweep_name)
+folder = st.selectbox("Sweep", sweeps, format_func=shown_path)
 summary, metas = read_sweep(folder)
 rows = summary["rows"]
 done = [r for r in rows if r["status"] == "complete"]
@@ -104,7 +95,7 @@ if len(sweeps) > 1:
     side = {}
     for other in sweeps:
         other_summary, _ = read_sweep(other)
-        side[other.name if other.name not in side else sweep_name(other)] = {
+        side[other.name if other.name not in side else shown_path(other)] = {
             r["label"]: (r.get("test") or {}).get("accuracy") for r in other_summary["rows"]}
     side["study (ResNet-18, 224 px)"] = {r["label"]: r.get("study_test_accuracy") for r in rows}
     wide = pd.DataFrame(side).apply(pd.to_numeric, errors="coerce")

@@ -2,34 +2,17 @@
 import pandas as pd
 import streamlit as st
 
-from core.checkpoint import CheckpointError, list_checkpoints, read_meta
-from core.jobs import runs_dir
 from core.plots import confusion_heatmap, per_class_heatmap, training_curves
-from core.results import MODEL_NAMES, collect_runs, comparison_rows
-from pages.common import CHECKPOINTS
+from core.results import MODEL_NAMES, by_cell, collect_runs, comparison_rows, permutation_drop
+from pages.common import CHECKPOINTS, shown_path, task_checkpoints
 
 st.title("notMNIST results")
 
 
-def notmnist_folders() -> list:
-    """Folders that hold notMNIST runs: the shipped study first, then the app's own runs."""
-    found = []
-    for root in (CHECKPOINTS, runs_dir()):
-        for path in list_checkpoints(root):
-            try:
-                if read_meta(path)["config"].get("task") == "notmnist":
-                    found.append(path.parent)
-            except CheckpointError:
-                continue
-    shipped = CHECKPOINTS / "notmnist"
-    return [shipped] + [f for f in dict.fromkeys(found) if f != shipped]
-
-
-def shown_path(path) -> str:
-    return str(path.relative_to(CHECKPOINTS.parent)) if path.is_relative_to(CHECKPOINTS.parent) else str(path)
-
-
-root = st.selectbox("Results folder", notmnist_folders(), format_func=shown_path)
+shipped = CHECKPOINTS / "notmnist"
+# the shipped study first, then every other folder with notMNIST runs (the app's own runs)
+folders = [shipped] + [f for f in dict.fromkeys(p.parent for p, _ in task_checkpoints("notmnist")) if f != shipped]
+root = st.selectbox("Results folder", folders, format_func=shown_path)
 cells = collect_runs(root)
 if not cells:
     st.info(f"No finished notMNIST runs in `{shown_path(root)}`. Train them on the *Train or load models* page, "
@@ -75,11 +58,9 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={
        ["test accuracy (mean)", "unseen in train (mean)", "macro-F1 (mean)", "study"]},
     **{c: st.column_config.NumberColumn(format="%.2f") for c in ["± std (points)", "± std (points) "]},
     "time per run (s)": st.column_config.NumberColumn(format="%.0f")})
-by_cell = {(r["model"], r["pixels"]): r for r in rows if r.get("seeds")}
-drops = [f"**{m}** loses {(by_cell[(m, 'original')]['test_mean'] - by_cell[(m, 'permuted')]['test_mean']) * 100:.2f}"
-         " points (mean) when pixels are permuted" for m in ("CNN", "MLP")
-         if (m, "original") in by_cell and (m, "permuted") in by_cell]
-st.markdown(" · ".join(drops))
+drops = {m: permutation_drop(by_cell(rows), m) for m in ("CNN", "MLP")}
+st.markdown(" · ".join(f"**{m}** loses {d * 100:.2f} points (mean) when pixels are permuted"
+                       for m, d in drops.items() if d is not None))
 st.caption("The study trained only the CNN (~93 % original, ~90 % permuted); it had no MLP. "
            "'Unseen' excludes test images whose exact pixels also occur in the training split.")
 with st.expander("Every seed"):

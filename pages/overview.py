@@ -1,7 +1,7 @@
 import streamlit as st
 
 from core.faces import emotion_checkpoints
-from core.results import collect_runs, comparison_rows
+from core.results import by_cell, collect_runs, comparison_rows, permutation_drop
 from core.sweep import STUDY_TEST_ACCURACY
 from pages.common import CHECKPOINTS
 
@@ -34,16 +34,17 @@ ship with it still load and predict.
 )
 
 # The headline numbers of the shipped results (the results pages have the details).
-cells = {(r["model"], r["pixels"]): r for r in comparison_rows(collect_runs(CHECKPOINTS / "notmnist")) if r.get("seeds")}
+cells = by_cell(comparison_rows(collect_runs(CHECKPOINTS / "notmnist")))
 best = emotion_checkpoints(CHECKPOINTS)
 if cells or best:
     st.subheader("Measured here")
     cols = st.columns(3)
     for col, model in zip(cols, ("CNN", "MLP")):
-        a, b = cells.get((model, "original")), cells.get((model, "permuted"))
-        if a and b:
+        drop = permutation_drop(cells, model)
+        if drop is not None:
+            a, b = cells[(model, "original")], cells[(model, "permuted")]
             col.metric(f"{model}: original → permuted pixels", f"{a['test_mean']:.1%} → {b['test_mean']:.1%}",
-                       f"{(b['test_mean'] - a['test_mean']) * 100:+.2f} pts (mean of {len(a['seeds'])} seeds)",
+                       f"{-drop * 100:+.2f} pts (mean of {len(a['seeds'])} seeds)",
                        delta_color="off")  # a measured effect, not good or bad news
     if best:
         path, meta = best[0]

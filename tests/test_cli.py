@@ -66,9 +66,9 @@ def test_predict_real_letters_and_survives_bad_files(tmp_path, small_checkpoint,
 
 
 def shipped_cells() -> dict:
-    from core.results import collect_runs, comparison_rows
+    from core.results import by_cell, collect_runs, comparison_rows
 
-    return {(r["model"], r["pixels"]): r for r in comparison_rows(collect_runs(SHIPPED)) if r.get("seeds")}
+    return by_cell(comparison_rows(collect_runs(SHIPPED)))
 
 
 def test_every_configuration_ships_three_seeds_and_the_median_seeds_weights():
