@@ -1,11 +1,12 @@
 # `make run` sets up .venv and starts the app; `make test` sets up .venv and runs the tests.
+# `make lint`: ruff (lint, import order, format) and mypy on core/; `make test-fast`: the inner loop (< 60 s).
 SHELL := bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 PORT ?= 8501
 
-.PHONY: setup run test clean-cache
+.PHONY: setup run test test-fast lint format clean-cache
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +22,18 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
+
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest -m "not slow and not e2e" -q
+
+lint: $(STAMP)
+	$(VENV)/bin/python -m ruff check .
+	$(VENV)/bin/python -m ruff format --check .
+	$(VENV)/bin/python -m mypy
+
+format: $(STAMP)
+	$(VENV)/bin/python -m ruff check --fix .
+	$(VENV)/bin/python -m ruff format .
 
 clean-cache:
 	rm -rf $${STUDY_CACHE_DIR:-$${XDG_CACHE_HOME:-$$HOME/.cache}/dl-study}

@@ -1,9 +1,12 @@
 """Entry point: `streamlit run streamlit_app.py` (or `make run`)."""
+
 import streamlit as st
 
-from pages.common import sidebar_data_source
+from ui.common import sidebar_data_source
 
-st.set_page_config(page_title="Letters & Faces: a deep-learning study", page_icon=":material/psychology:", layout="wide")
+st.set_page_config(
+    page_title="Letters & Faces: a deep-learning study", page_icon=":material/psychology:", layout="wide"
+)
 
 navigation = st.navigation(
     {

@@ -2,11 +2,12 @@
 
 Baseline: torchvision ImageFolder over PNG files, per-image PIL decode and transforms (grayscale -> RGB,
 RandomResizedCrop, flip, ToTensor, Normalize), DataLoader, fp32, default memory format.
-Project: the uint8 tensor cache, batched augmentation (core.transforms.FaceBatches), bf16 autocast where
+Project: the uint8 tensor cache, batched augmentation (core.data.transforms.FaceTransform), bf16 autocast where
 supported, channels-last, torch.no_grad over the frozen prefix.
 
     .venv/bin/python benchmarks/train_throughput.py --data ../shared/data/fer --arch resnet18 --img-size 224
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,12 +23,13 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core import fer  # noqa: E402
 from core.config import Experiment  # noqa: E402
-from core.data import load_split  # noqa: E402
-from core.models import build_model  # noqa: E402
-from core.train import autocast, make_optimizer, bf16_supported, device  # noqa: E402
-from core.transforms import make_batches  # noqa: E402
+from core.data import fer  # noqa: E402
+from core.data.cache import load_split  # noqa: E402
+from core.data.tasks import batch_transform  # noqa: E402
+from core.engine.optim import make_optimizer  # noqa: E402
+from core.inference.runtime import autocast, bf16_supported, device  # noqa: E402
+from core.models import build_model, memory_format  # noqa: E402
 
 
 def write_image_folder(images: torch.Tensor, labels: torch.Tensor, root: Path) -> None:
@@ -58,13 +60,15 @@ def baseline_img_s(config: Experiment, folder: Path, steps: int, warmup: int) ->
     import torchvision
     from torchvision import transforms as T
 
-    tf = T.Compose([
-        T.Grayscale(num_output_channels=3),
-        T.RandomResizedCrop(config.img_size, scale=(config.crop_scale ** 2, 1.0), ratio=(1.0, 1.0)),
-        T.RandomHorizontalFlip(),
-        T.ToTensor(),
-        T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-    ])
+    tf = T.Compose(
+        [
+            T.Grayscale(num_output_channels=3),
+            T.RandomResizedCrop(config.img_size, scale=(config.crop_scale**2, 1.0), ratio=(1.0, 1.0)),
+            T.RandomHorizontalFlip(),
+            T.ToTensor(),
+            T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+        ]
+    )
     dataset = torchvision.datasets.ImageFolder(str(folder), transform=tf)
     loader = torch.utils.data.DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=True)
     torch.manual_seed(0)
@@ -94,14 +98,14 @@ def baseline_img_s(config: Experiment, folder: Path, steps: int, warmup: int) ->
 def project_img_s(config: Experiment, images: torch.Tensor, labels: torch.Tensor, steps: int, warmup: int) -> float:
     torch.manual_seed(0)
     dev = device()
-    model = build_model(config, len(fer.EMOTIONS), load_weights=False).to(dev).to(memory_format=torch.channels_last)
+    model = build_model(config, len(fer.EMOTIONS), load_weights=False).to(dev).to(memory_format=memory_format(config))
     optimizer = make_optimizer(model, config)
-    batches = make_batches(config)
+    transform = batch_transform(config)
     generator = torch.Generator().manual_seed(0)
     model.train()
 
     def step(x, y):
-        with autocast(dev, config.bf16):
+        with autocast(dev, bool(config.bf16)):
             logits = model(x.to(dev))
         loss = F.cross_entropy(logits.float(), y.to(dev))
         optimizer.zero_grad(set_to_none=True)
@@ -112,7 +116,7 @@ def project_img_s(config: Experiment, images: torch.Tensor, labels: torch.Tensor
         order = torch.randperm(len(labels), generator=generator)
         for i in range(steps + warmup):
             idx = order[i * config.batch_size : (i + 1) * config.batch_size]
-            yield batches.train(images[idx], generator), labels[idx]
+            yield transform.train(images[idx], generator), labels[idx]
 
     return time_steps(step, batches_from_cache(), warmup)
 
@@ -132,8 +136,15 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    config = Experiment(task="fer", model=args.arch, img_size=args.img_size, batch_size=args.batch_size,
-                        pretrained=args.freeze != "none", freeze=args.freeze, data=args.data)
+    config = Experiment(
+        task="fer",
+        model=args.arch,
+        img_size=args.img_size,
+        batch_size=args.batch_size,
+        pretrained=args.freeze != "none",
+        freeze=args.freeze,
+        data=args.data,
+    )
     n = args.batch_size * (args.steps + args.warmup)
     train = load_split(fer.SPEC, args.data, "train").head(n)
     with tempfile.TemporaryDirectory() as tmp:
@@ -141,16 +152,25 @@ def main() -> None:
         baseline = baseline_img_s(config, Path(tmp), args.steps, args.warmup)
     project = project_img_s(config, train.images, train.labels, args.steps, args.warmup)
     result = {
-        "arch": args.arch, "img_size": args.img_size, "freeze": args.freeze, "batch_size": args.batch_size,
-        "steps": args.steps, "device": str(device()), "threads": torch.get_num_threads(),
+        "arch": args.arch,
+        "img_size": args.img_size,
+        "freeze": args.freeze,
+        "batch_size": args.batch_size,
+        "steps": args.steps,
+        "device": str(device()),
+        "threads": torch.get_num_threads(),
         "bf16": bool(config.bf16 and bf16_supported(device())),
-        "baseline_img_s": round(baseline, 2), "project_img_s": round(project, 2), "ratio": round(project / baseline, 2),
+        "baseline_img_s": round(baseline, 2),
+        "project_img_s": round(project, 2),
+        "ratio": round(project / baseline, 2),
     }
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{args.arch} {args.img_size}px freeze={args.freeze} batch {args.batch_size} on {result['device']} "
-              f"({result['threads']} threads, bf16 {'on' if result['bf16'] else 'off'})")
+        print(
+            f"{args.arch} {args.img_size}px freeze={args.freeze} batch {args.batch_size} on {result['device']} "
+            f"({result['threads']} threads, bf16 {'on' if result['bf16'] else 'off'})"
+        )
         print(f"baseline (ImageFolder + PIL transforms, fp32): {baseline:8.2f} images/s")
         print(f"project  (uint8 cache, batched aug, bf16, CL): {project:8.2f} images/s")
         print(f"ratio: {project / baseline:.2f}x")

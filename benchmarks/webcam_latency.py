@@ -4,6 +4,7 @@ classify, smooth, draw. Prints median and 95th-percentile milliseconds per frame
     .venv/bin/python benchmarks/webcam_latency.py                # the page's default model
     .venv/bin/python benchmarks/webcam_latency.py --checkpoint checkpoints/fer/... --json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,16 +19,17 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.faces import EmotionDetector, draw_faces, emotion_checkpoints  # noqa: E402
+from core.inference.emotions import EmotionDetector, draw_faces  # noqa: E402
+from core.runs.index import best_first, find_runs  # noqa: E402
 from tests.fake_camera import face_frame  # noqa: E402
 
 
 def default_checkpoint() -> Path:
     """What the page picks: the FER checkpoint with weights and the best validation accuracy."""
-    found = emotion_checkpoints(ROOT / "checkpoints")
-    if not found:
+    found = best_first(find_runs(ROOT / "checkpoints", task="fer", loadable=True))
+    if not found or found[0].path is None:
         sys.exit("no FER checkpoint with weights under checkpoints/; pass --checkpoint")
-    return found[0][0]
+    return found[0].path
 
 
 def main() -> None:
@@ -59,17 +61,28 @@ def main() -> None:
             faces_seen.append(len(faces))
     times = np.array(times)
     cfg = detector.config
-    result = {"checkpoint": str(checkpoint), "model": cfg.model, "img_size": cfg.img_size, "frames": args.frames,
-              "threads": torch.get_num_threads(), "median_ms": round(float(np.median(times)), 2),
-              "p95_ms": round(float(np.percentile(times, 95)), 2), "fps": round(1000 / float(np.median(times)), 1),
-              "frames_with_a_face": round(float(np.mean(np.array(faces_seen) >= 1)), 3)}
+    result = {
+        "checkpoint": str(checkpoint),
+        "model": cfg.model,
+        "img_size": cfg.img_size,
+        "frames": args.frames,
+        "threads": torch.get_num_threads(),
+        "median_ms": round(float(np.median(times)), 2),
+        "p95_ms": round(float(np.percentile(times, 95)), 2),
+        "fps": round(1000 / float(np.median(times)), 1),
+        "frames_with_a_face": round(float(np.mean(np.array(faces_seen) >= 1)), 3),
+    }
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{checkpoint} ({cfg.model}, {cfg.img_size} px input), {args.frames} frames 640x480, "
-              f"{result['threads']} threads")
-        print(f"median {result['median_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms per frame -> {result['fps']:.1f} "
-              f"frames/s; a face found in {result['frames_with_a_face']:.0%} of frames")
+        print(
+            f"{checkpoint} ({cfg.model}, {cfg.img_size} px input), {args.frames} frames 640x480, "
+            f"{result['threads']} threads"
+        )
+        print(
+            f"median {result['median_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms per frame -> {result['fps']:.1f} "
+            f"frames/s; a face found in {result['frames_with_a_face']:.0%} of frames"
+        )
 
 
 if __name__ == "__main__":

@@ -1,50 +1,120 @@
-"""Command line: `python -m core train|evaluate|predict ...`."""
+"""Command line: `python -m core train|sweep|seeds|evaluate|predict|report ...`.
+
+Every experiment flag comes from core.config.FLAGS. A user's mistake (a bad flag value, file or source) is
+one line on stderr and exit code 2; a file that failed among several is exit code 1; a bug keeps its traceback.
+"""
+
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
+import logging
 import signal
 import sys
+import typing
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from .backbones import WeightsUnavailable
-from .checkpoint import CheckpointError
-from .config import FER_ARCHS, FREEZE_DEPTHS, LR_SCHEDULES, NOTMNIST_MODELS, Experiment
-from .data import DataSourceError
-from .images import ImageLoadError
-from .sweep import ROWS as SWEEP_ROWS
+from .config import (
+    FER_ARCHS,
+    FLAG_BY_FIELD,
+    FLAGS,
+    FREEZE_DEPTHS,
+    LR_SCHEDULES,
+    NOTMNIST_MODELS,
+    OPTIMIZERS,
+    Experiment,
+)
+from .errors import ConfigError, ImageLoadError, StudyError
+from .runs.record import RunRecord
 
+log = logging.getLogger("core")
 DEFAULT_OUT = Path("checkpoints")
+CHOICES = {"freeze": FREEZE_DEPTHS, "lr_schedule": LR_SCHEDULES, "optimizer": OPTIMIZERS}
+GROUPS = {"model": "model", "training": "training", "data": "data"}
 
 
-def _experiment_from_args(args: argparse.Namespace, **overrides) -> Experiment:
-    if getattr(args, "config", None):  # a whole experiment as JSON (how the app starts runs)
+def _arg_type(name: str) -> Callable[[str], Any]:
+    """int, float or str, read from the Experiment field's annotation (`int | None` -> int)."""
+    hint = typing.get_type_hints(Experiment)[name]
+    for kind in (int, float, str):
+        if hint is kind or kind in typing.get_args(hint):
+            return kind
+    return str
+
+
+def add_experiment_flags(parser: argparse.ArgumentParser, task: str | None, skip: tuple[str, ...] = ()) -> None:
+    """The experiment's flags from core.config.FLAGS, in argument groups; `task` keeps one task's flags."""
+    groups = {name: parser.add_argument_group(f"{name} options") for name in GROUPS}
+    for flag in FLAGS:
+        if flag.field in skip or flag.field == "model" or (task and flag.tasks and task not in flag.tasks):
+            continue
+        group = groups[flag.group]
+        if flag.kind == "switch":
+            group.add_argument(flag.flag, dest=flag.field, action="store_true", default=None, help=flag.help)
+        elif flag.kind == "negated":
+            group.add_argument(flag.flag, dest=flag.field, action="store_false", default=None, help=flag.help)
+        elif flag.kind == "toggle":
+            group.add_argument(
+                flag.flag, dest=flag.field, action=argparse.BooleanOptionalAction, default=None, help=flag.help
+            )
+        else:
+            group.add_argument(
+                flag.flag,
+                dest=flag.field,
+                type=_arg_type(flag.field),
+                choices=CHOICES.get(flag.field),
+                default=None,
+                metavar=flag.field.upper() if flag.field not in CHOICES else None,
+                help=flag.help,
+            )
+    model = groups["model"]
+    if task in (None, "notmnist") and "model" not in skip:
+        model.add_argument("--model", choices=NOTMNIST_MODELS, help="notmnist: the network (default cnn)")
+    if task in (None, "fer"):
+        model.add_argument("--arch", choices=FER_ARCHS, help="fer: the backbone (default resnet18)")
+
+
+def experiment_from_args(args: argparse.Namespace, **overrides: Any) -> Experiment:
+    """The Experiment that the parsed flags describe (or --config, a whole experiment as JSON)."""
+    if getattr(args, "config", None):
         try:
-            return Experiment.from_dict(json.loads(Path(args.config).read_text()))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"cannot read experiment config {args.config}: {exc}") from None
-    names = {f.name for f in dataclasses.fields(Experiment)}
-    values = {k: v for k, v in vars(args).items() if k in names and v is not None}
+            values = json.loads(Path(args.config).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"cannot read experiment config {args.config}: {exc}") from None
+        return Experiment.from_dict(values)
+    values = {f.field: getattr(args, f.field) for f in FLAGS if getattr(args, f.field, None) is not None}
+    task = overrides.get("task") or args.task
+    for name in values:
+        flag = FLAG_BY_FIELD[name]
+        if flag.tasks and task not in flag.tasks:
+            raise ConfigError(f"{flag.flag} is a {'/'.join(flag.tasks)} option; it does not apply to {task}")
+    if getattr(args, "model", None) and task != "notmnist":
+        raise ConfigError(f"--model is for notmnist; {task} takes --arch")
     if getattr(args, "arch", None):
+        if task != "fer":
+            raise ConfigError(f"--arch is for fer; {task} takes --model")
         values["model"] = args.arch
-    return Experiment(**{**values, **overrides})
+    elif getattr(args, "model", None):
+        values["model"] = args.model
+    return Experiment(**{"task": task, **values, **overrides})
 
 
-def _run_with_progress(run, progress_file: str | None):
+def _run_with_progress(run: Callable[[list], Any], progress_file: str | None) -> Any:
     """Run training; a progress file (the app's view of the run) learns how it ended, whatever happens."""
-    from .callbacks import ProgressFile, TqdmProgress
+    from .engine.callbacks import ProgressFile, TqdmProgress
 
     progress = ProgressFile(progress_file) if progress_file else None
     callbacks = [TqdmProgress()] + ([progress] if progress else [])
 
-    def cancelled(signum, frame):
+    def cancelled(signum: int, frame: object) -> None:
         raise KeyboardInterrupt("cancelled")
 
     signal.signal(signal.SIGTERM, cancelled)  # the app cancels runs with SIGTERM
     try:
         return run(callbacks)
-    except (DataSourceError, WeightsUnavailable, ValueError) as exc:
+    except StudyError as exc:
         if progress:
             progress.fail(str(exc))
         raise
@@ -58,105 +128,105 @@ def _run_with_progress(run, progress_file: str | None):
         raise
 
 
-def _result_line(name: str, meta: dict) -> str:
+def _result_line(name: str, record: RunRecord) -> str:
     parts = []
     for split in ("validation", "test"):
-        m = meta["metrics"].get(split)
+        m = record.metrics.get(split)
         if m:
-            parts.append(f"{split} accuracy {m['accuracy']:.4f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]")
-    unseen = meta["metrics"]["test"].get("unseen")
-    if unseen:
-        parts.append(f"unseen in train {unseen['accuracy']:.4f} (n={unseen['n']})")
-    parts.append(f"macro-F1 {meta['metrics']['test']['macro_f1']:.4f}")
-    return f"{name}: " + ", ".join(parts) + f", {meta['training_seconds']:.0f}s"
+            parts.append(f"{split} accuracy {m.accuracy:.4f} [{m.ci_low:.3f}, {m.ci_high:.3f}]")
+    test = record.test
+    if test and test.unseen and test.unseen.accuracy is not None:
+        parts.append(f"unseen in train {test.unseen.accuracy:.4f} (n={test.unseen.n})")
+    if test:
+        parts.append(f"macro-F1 {test.macro_f1:.4f}")
+    return f"{name}: " + ", ".join(parts) + f", {record.training_seconds:.0f}s"
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train import run_experiment
+    from .engine.loop import run_experiment
+    from .runs.record import read_record_or_none
 
-    config = _experiment_from_args(args)
+    config = experiment_from_args(args)
     out = Path(args.out) if args.out else DEFAULT_OUT / config.task / config.name
-    if (out / "meta.json").exists() and not args.resume and not args.progress_file:
-        from .checkpoint import read_meta
-
-        if read_meta(out).get("complete"):
-            print(f"note: overwriting the finished run in {out}", file=sys.stderr)
-    _, meta = _run_with_progress(lambda cbs: run_experiment(config, out, cbs, resume=args.resume), args.progress_file)
-    print(_result_line(config.name, meta) + f" -> {out}")
+    previous = read_record_or_none(out)
+    if previous is not None and previous.complete and not args.resume:
+        log.warning("note: overwriting the finished run in %s", out)
+    _, record = _run_with_progress(lambda cbs: run_experiment(config, out, cbs, resume=args.resume), args.progress_file)
+    print(_result_line(config.name, record) + f" -> {out}")
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .sweep import default_folder, run_sweep, sweep_command
+    from .study.sweep import default_folder, run_sweep, sweep_command
 
-    base = _experiment_from_args(args, pretrained=False, freeze="none")
+    base = experiment_from_args(args, task="fer", pretrained=False, freeze="none")
     out = Path(args.out) if args.out else DEFAULT_OUT / base.task / default_folder(base)
-
-    def log(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
-    summary = _run_with_progress(lambda cbs: run_sweep(base, out, args.rows, callbacks=lambda name: cbs, log=log),
-                                 None)
+    summary = _run_with_progress(lambda cbs: run_sweep(base, out, args.rows, callbacks=lambda name: cbs), None)
     print(f"{'row':<8} {'status':<12} {'val acc':>8} {'test acc':>8} {'95% CI':>15} {'study':>6}")
     for row in summary["rows"]:
         val, test = row.get("validation", {}), row.get("test", {})
         ci = f"[{test['ci_low']:.3f}, {test['ci_high']:.3f}]" if test else ""
         study = row["study_test_accuracy"]
-        print(f"{row['row']:<8} {row['status']:<12} {val.get('accuracy', float('nan')):8.4f} "
-              f"{test.get('accuracy', float('nan')):8.4f} {ci:>15} {'' if study is None else f'{study:.3f}':>6}")
+        print(
+            f"{row['row']:<8} {row['status']:<12} {val.get('accuracy', float('nan')):8.4f} "
+            f"{test.get('accuracy', float('nan')):8.4f} {ci:>15} {'' if study is None else f'{study:.3f}':>6}"
+        )
     print(f"summary: {out / 'sweep.json'}")
     if any(row["status"] == "unavailable" for row in summary["rows"]):
-        print(f"rows marked unavailable need ImageNet weights; on a machine with internet run:\n  "
-              f"{sweep_command(summary, out)}")
+        print(
+            f"rows marked unavailable need ImageNet weights; on a machine with internet run:\n  "
+            f"{sweep_command(summary, out)}"
+        )
     return 0
 
 
 def cmd_seeds(args: argparse.Namespace) -> int:
-    from .results import collect_runs, comparison_rows
-    from .seeds import run_seeds
+    from .study.notmnist_seeds import run_seeds
+    from .study.notmnist_summary import collect_runs, comparison_rows
 
-    base = _experiment_from_args(args, task="notmnist")
+    base = experiment_from_args(args, task="notmnist")
     out = Path(args.out) if args.out else DEFAULT_OUT / "notmnist"
-
-    def log(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
-    _run_with_progress(lambda cbs: run_seeds(base, args.seeds, out, args.retrain, callbacks=lambda c: cbs, log=log),
-                       None)
+    _run_with_progress(lambda cbs: run_seeds(base, args.seeds, out, args.retrain, callbacks=lambda c: cbs), None)
     print(f"{'model':<5} {'pixels':<9} {'seeds':<8} {'test mean ± std':>17} {'unseen mean ± std':>19} median seed")
     for row in comparison_rows(collect_runs(out)):
-        if not row.get("seeds"):
+        if not row.runs or row.median is None:
             continue
-        test = f"{row['test_mean']:.4f} ± {row['test_std'] or 0:.4f}"
-        unseen = f"{row['unseen_mean']:.4f} ± {row['unseen_std'] or 0:.4f}" if row["unseen_mean"] is not None else ""
-        print(f"{row['model']:<5} {row['pixels']:<9} {','.join(map(str, row['seeds'])):<8} {test:>17} {unseen:>19} "
-              f"{row['median_seed']} -> {row['median_path']}")
+        test = f"{row.test_mean:.4f} ± {row.test_std or 0:.4f}"
+        unseen = f"{row.unseen_mean:.4f} ± {row.unseen_std or 0:.4f}" if row.unseen_mean is not None else ""
+        print(
+            f"{row.model:<5} {row.pixels:<9} {','.join(map(str, row.seeds)):<8} {test:>17} {unseen:>19} "
+            f"{row.median.config.seed} -> {row.median.path}"
+        )
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .checkpoint import load_checkpoint
-    from .data import load_split
-    from .train import evaluate, task_spec
-    from .transforms import make_batches
+    from .data.cache import load_split
+    from .data.tasks import batch_transform, get_task
+    from .engine.loop import evaluate
+    from .runs.checkpoint import load_checkpoint
 
-    model, meta = load_checkpoint(args.checkpoint)
-    config = Experiment.from_dict(meta["config"])
-    spec = task_spec(config.task)
-    data = args.data or meta.get("data", {}).get("source")
+    model, record = load_checkpoint(args.checkpoint)
+    config = record.config
+    spec = get_task(config.task).spec
+    if args.split not in spec.splits:
+        raise ConfigError(f"--split {args.split}: {config.task} has the splits {', '.join(spec.splits)}")
+    data = args.data or record.data.source or None
     split = load_split(spec, data, args.split)
-    with_unseen = config.task == "notmnist" and args.split != "train"
-    train = load_split(spec, data, "train") if with_unseen else None
-    metrics = evaluate(model, split, make_batches(config), config.bf16, train=train, confidence=True)
+    train = load_split(spec, data, "train") if args.split != "train" else None
+    metrics = evaluate(model, split, batch_transform(config), bool(config.bf16), train=train, confidence=True)
     metrics.update(checkpoint=str(args.checkpoint), source=split.source)
     if args.json:
         print(json.dumps(metrics))
         return 0
     print(f"{args.checkpoint} on {split.source} [{args.split}: {split.origin}, n={metrics['n']}]")
-    print(f"accuracy {metrics['accuracy']:.4f} (95% CI {metrics['ci_low']:.4f}-{metrics['ci_high']:.4f})   "
-          f"macro-F1 {metrics['macro_f1']:.4f}")
-    if metrics.get("unseen"):
-        print(f"accuracy on images unseen in train {metrics['unseen']['accuracy']:.4f} (n={metrics['unseen']['n']})")
+    print(
+        f"accuracy {metrics['accuracy']:.4f} (95% CI {metrics['ci_low']:.4f}-{metrics['ci_high']:.4f})   "
+        f"macro-F1 {metrics['macro_f1']:.4f}"
+    )
+    unseen = metrics.get("unseen")
+    if unseen and unseen["accuracy"] is not None:
+        print(f"accuracy on images unseen in train {unseen['accuracy']:.4f} (n={unseen['n']} of {metrics['n']})")
     width = max(len(c) for c in metrics["classes"]) + 1
     print(f"\n{'class':>{width}} {'precision':>9} {'recall':>7} {'f1':>6} {'n':>5}")
     for name, m in metrics["per_class"].items():
@@ -169,16 +239,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict_letters(args: argparse.Namespace) -> tuple[list[dict], int]:
-    from .predict import Classifier
+    from .inference.letters import LetterClassifier
 
-    classifier = Classifier(args.checkpoint)
+    classifier = LetterClassifier(args.checkpoint)
     results, failed = [], 0
     for path in args.images:
         try:
             pred = classifier.predict_image(path, invert=args.invert, crop=not args.no_crop)
         except ImageLoadError as exc:
             failed += 1
-            print(f"error: {exc}", file=sys.stderr)
+            log.error("error: %s", exc)
             results.append({"file": path, "error": str(exc)})
             continue
         results.append({"file": path, **pred.to_dict()})
@@ -189,8 +259,8 @@ def _predict_letters(args: argparse.Namespace) -> tuple[list[dict], int]:
 
 
 def _predict_emotions(args: argparse.Namespace) -> tuple[list[dict], int]:
-    from .faces import EmotionDetector
-    from .images import open_image, to_rgb_array
+    from .data.images import open_image, to_rgb_array
+    from .inference.emotions import EmotionDetector
 
     detector = EmotionDetector(args.checkpoint)
     results, failed = [], 0
@@ -199,11 +269,14 @@ def _predict_emotions(args: argparse.Namespace) -> tuple[list[dict], int]:
             image = open_image(path)
         except ImageLoadError as exc:
             failed += 1
-            print(f"error: {exc}", file=sys.stderr)
+            log.error("error: %s", exc)
             results.append({"file": path, "error": str(exc)})
             continue
-        faces = ([detector.classify_face_image(image)] if args.no_detect
-                 else detector.detect(to_rgb_array(image), order="rgb"))
+        faces = (
+            [detector.classify_face_image(image)]
+            if args.no_detect
+            else detector.detect(to_rgb_array(image), order="rgb")
+        )
         results.append({"file": path, "faces": [f.to_dict() for f in faces]})
         if not args.json:
             found = "; ".join(f"{f.label} {f.confidence:.0%} at {list(f.box)}" for f in faces) or "no face found"
@@ -212,9 +285,9 @@ def _predict_emotions(args: argparse.Namespace) -> tuple[list[dict], int]:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .checkpoint import read_meta
+    from .runs.record import read_record
 
-    task = read_meta(args.checkpoint)["config"].get("task", "notmnist")
+    task = read_record(args.checkpoint).task
     results, failed = (_predict_emotions if task == "fer" else _predict_letters)(args)
     if args.json:
         print(json.dumps({"checkpoint": str(args.checkpoint), "predictions": results}))
@@ -222,102 +295,77 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import update_readme
+    from .study.report import update_readme
 
     root = Path(__file__).resolve().parent.parent
     if not args.check and not args.no_figures:
-        from .figures import FIGURES_DIR, FiguresUnavailable, write_figures
+        from .study.figures import FIGURES_DIR, FiguresUnavailable, write_figures
 
         try:
             for path in write_figures(root / "checkpoints", root / FIGURES_DIR):
                 print(f"wrote {path.relative_to(root)}")
         except FiguresUnavailable as exc:
-            print(f"warning: {exc}; the tables are still updated", file=sys.stderr)
+            log.warning("warning: %s; the tables are still updated", exc)
     current = update_readme(root / "README.md", root / "checkpoints", check=args.check)
     if args.check and not current:
-        print("README.md results are out of date: run `python -m core report`", file=sys.stderr)
+        log.error("README.md results are out of date: run `python -m core report`")
         return 1
     print("README.md results are up to date" if current else "README.md results rewritten")
     return 0
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--lr-schedule", choices=LR_SCHEDULES)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                   help="bf16 autocast (default: on for fer where supported, off for notmnist)")
-    p.add_argument("--train-limit", type=int, help="use only the first N training images")
-    p.add_argument("--test-limit", type=int, help="use only the first N images of validation and test")
-    p.add_argument("--out", help="output directory")
-
-
-def _add_fer(p: argparse.ArgumentParser, freeze: bool = True) -> None:
-    p.add_argument("--arch", choices=FER_ARCHS, help="fer: backbone (default resnet18)")
-    if freeze:
-        p.add_argument("--pretrained", action="store_true", default=None, help="fer: start from ImageNet weights")
-        p.add_argument("--freeze", choices=FREEZE_DEPTHS, help="fer: frozen prefix (needs pretrained weights)")
-    p.add_argument("--weights", help="fer: local ImageNet state_dict instead of torchvision's download")
-    p.add_argument("--img-size", type=int, help="fer: model input size (default 224)")
-    p.add_argument("--optimizer", choices=["adam", "sgd"])
-    p.add_argument("--step-size", type=int, help="StepLR: epochs per decay")
-    p.add_argument("--label-smoothing", type=float)
-    p.add_argument("--class-weights", action="store_true", default=None)
-    p.add_argument("--rotation", type=float, help="fer: random rotation in degrees")
-    p.add_argument("--erasing", type=float, help="fer: random erasing probability")
-    p.add_argument("--no-flip", dest="flip", action="store_false", default=None)
-    p.add_argument("--data", help="data source (default: $NOTMNIST_DATA or the hub; $FER_DATA)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    from .study.sweep import ROWS as SWEEP_ROWS
+
+    parser = argparse.ArgumentParser(prog="python -m core", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = sub.add_parser("train", help="train a model and save a checkpoint directory")
-    train.add_argument("task", choices=["notmnist", "fer"])
-    train.add_argument("--model", choices=NOTMNIST_MODELS, help="notmnist: cnn or mlp (default cnn)")
-    train.add_argument("--permute", action="store_true", default=None, help="notmnist: fixed random pixel permutation")
-    train.add_argument("--permutation-seed", type=int)
-    train.add_argument("--shift", dest="augment_shift", type=int, help="notmnist: random shift, pixels")
-    _add_fer(train)
-    _add_common(train)
-    train.add_argument("--resume", action="store_true", help="continue from the last completed epoch in --out")
-    train.add_argument("--config", help="experiment as JSON (replaces the experiment flags)")
-    train.add_argument("--progress-file", help="write live progress as JSON here (used by the app)")
+    train.add_argument("task", choices=["notmnist", "fer"], help="notmnist letters or fer emotions")
+    add_experiment_flags(train, None)
+    run = train.add_argument_group("run options")
+    run.add_argument("--out", help="output directory (default checkpoints/TASK/RUN-NAME)")
+    run.add_argument("--resume", action="store_true", help="continue from the last completed epoch in --out")
+    run.add_argument("--config", help="the whole experiment as a JSON file (replaces the experiment flags)")
+    run.add_argument("--progress-file", help="write live progress as JSON here (the app's background jobs)")
     train.set_defaults(func=cmd_train)
 
-    sweep = sub.add_parser("sweep", help="scratch + pretrained at every freeze depth, into one folder")
-    sweep.add_argument("task", choices=["fer"])
-    _add_fer(sweep, freeze=False)
-    _add_common(sweep)
-    sweep.add_argument("--rows", nargs="+", choices=[row[0] for row in SWEEP_ROWS],
-                       help="only these rows (default: all six)")
+    sweep = sub.add_parser("sweep", help="fer: scratch + pretrained at every freeze depth, into one folder")
+    sweep.add_argument("task", choices=["fer"], help="the sweep is a fer study")
+    add_experiment_flags(sweep, "fer", skip=("pretrained", "freeze"))
+    sweep.add_argument(
+        "--rows",
+        nargs="+",
+        choices=[row[0] for row in SWEEP_ROWS],
+        help="only these rows, in this order (default: all six)",
+    )
+    sweep.add_argument("--out", help="sweep folder (default checkpoints/fer/sweep-ARCH-SIZEpx-EPOCHSep)")
     sweep.set_defaults(func=cmd_sweep)
 
     seeds = sub.add_parser("seeds", help="notmnist: CNN / MLP x original / permuted, each with several seeds")
-    seeds.add_argument("task", choices=["notmnist"])
+    seeds.add_argument("task", choices=["notmnist"], help="the seeds study is a notmnist study")
+    add_experiment_flags(seeds, "notmnist", skip=("model", "permute", "seed"))
     seeds.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
-    seeds.add_argument("--permutation-seed", type=int, help="the fixed permutation, shared by every run (default 0)")
-    seeds.add_argument("--data", help="data source (default: $NOTMNIST_DATA or the hub)")
     seeds.add_argument("--retrain", action="store_true", help="train finished runs again instead of skipping them")
-    _add_common(seeds)
+    seeds.add_argument("--out", help="results folder (default checkpoints/notmnist)")
     seeds.set_defaults(func=cmd_seeds)
 
     ev = sub.add_parser("evaluate", help="metrics of a checkpoint on a data split")
-    ev.add_argument("checkpoint")
+    ev.add_argument("checkpoint", help="a run folder (with meta.json and weights)")
     ev.add_argument("--data", help="data source (default: the one the checkpoint was trained on)")
-    ev.add_argument("--split", default="test")
+    ev.add_argument("--split", default="test", help="train, validation (fer) or test (default test)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.set_defaults(func=cmd_evaluate)
 
     pr = sub.add_parser("predict", help="classify image files (letters; or every face, for emotion models)")
-    pr.add_argument("checkpoint")
-    pr.add_argument("images", nargs="+")
-    pr.add_argument("--invert", choices=["auto", "never", "always"], default="auto",
-                    help="invert dark-on-light images (auto: decided from the image border)")
+    pr.add_argument("checkpoint", help="a run folder (with meta.json and weights)")
+    pr.add_argument("images", nargs="+", help="image files (PNG, JPEG, WebP, ...)")
+    pr.add_argument(
+        "--invert",
+        choices=["auto", "never", "always"],
+        default="auto",
+        help="letters: invert dark-on-light images (default auto: decided from the image border)",
+    )
     pr.add_argument("--no-crop", action="store_true", help="letters: do not crop the image to the letter first")
     pr.add_argument("--no-detect", action="store_true", help="emotions: each image is already a cropped face")
     pr.add_argument("--json", action="store_true", help="print one JSON object")
@@ -331,10 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
-    except (CheckpointError, DataSourceError, WeightsUnavailable, ValueError) as exc:
+        return int(args.func(args))
+    except StudyError as exc:  # the user's mistake: one line; anything else is a bug and keeps its traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,26 +1,45 @@
-"""One experiment description that drives the CLI, the app and the tests."""
+"""One experiment description that drives the CLI, the app and the tests, and the one table of its CLI flags.
+
+`Experiment` is what a run is; `FLAGS` is how it is spelled on the command line. The parser (core.cli), the
+app's background jobs (core.jobs) and the sweep's "fill the missing rows" command all go through `FLAGS`
+and `Experiment.to_args`, so a flag is named in one place.
+"""
+
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from .errors import ConfigError
 
 MODELS = {"notmnist": ("cnn", "mlp"), "fer": ("resnet18", "mobilenet_v2")}
 TASKS = tuple(MODELS)
 NOTMNIST_MODELS = MODELS["notmnist"]
 FER_ARCHS = MODELS["fer"]
-# How much of the backbone is frozen; each depth includes everything before it (see core.backbones).
+# How much of the backbone is frozen; each depth includes everything before it (see core.models.backbones).
 FREEZE_DEPTHS = ("none", "layer1", "layer2", "layer3", "all")
 LR_SCHEDULES = ("cosine", "step", "onecycle", "constant")
+OPTIMIZERS = ("adam", "sgd")
 
 # Values a field takes when left as None, per task.
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "notmnist": {"model": "cnn", "img_size": 28, "lr_schedule": "cosine", "weight_decay": 1e-4,
-                 # at 28 px the bf16 casts cost more than they save
-                 "bf16": False},
+    "notmnist": {
+        "model": "cnn",
+        "img_size": 28,
+        "lr_schedule": "cosine",
+        "weight_decay": 1e-4,
+        # at 28 px the bf16 casts cost more than they save
+        "bf16": False,
+    },
     "fer": {"model": "resnet18", "img_size": 224, "lr_schedule": "step", "weight_decay": 0.0, "bf16": True},
 }
+# Upper bounds that keep a typo from allocating gigabytes (a CNN batch of 4,000 used 3 GB).
+MAX_BATCH_SIZE = 1024
+MAX_EPOCHS = 1000
+FER_IMG_SIZES = (16, 512)
 
 
 @dataclass
@@ -60,23 +79,13 @@ class Experiment:
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
-            raise ValueError(f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
+            raise ConfigError(f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
         for key, value in TASK_DEFAULTS[self.task].items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
-        if self.model not in MODELS[self.task]:
-            raise ValueError(f"unknown model {self.model!r} for {self.task}; choose one of "
-                             f"{', '.join(MODELS[self.task])}")
-        if self.freeze not in FREEZE_DEPTHS:
-            raise ValueError(f"unknown freeze depth {self.freeze!r}; choose one of {', '.join(FREEZE_DEPTHS)}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"unknown lr schedule {self.lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
-        if self.freeze != "none" and not (self.pretrained or self.weights):
-            raise ValueError("freezing layers only makes sense for a pretrained model (--pretrained or --weights)")
-        if self.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose adam or sgd")
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.img_size < 8:
-            raise ValueError("epochs and batch size must be at least 1, the learning rate positive, images >= 8 px")
+        _check_types(self)
+        _check_choices(self)
+        _check_ranges(self)
 
     @property
     def name(self) -> str:
@@ -88,13 +97,202 @@ class Experiment:
         freeze = f"-{self.freeze}" if self.freeze != "none" else ""
         return f"{self.model}-{start}{freeze}-{self.img_size}px-s{self.seed}"
 
+    @property
+    def arch(self) -> str:
+        """The network's name (model, filled from the task's default)."""
+        assert self.model is not None  # set in __post_init__
+        return self.model
+
+    @property
+    def image_size(self) -> int:
+        """The model's input side in pixels (img_size, filled from the task's default)."""
+        assert self.img_size is not None  # set in __post_init__
+        return self.img_size
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "Experiment":
+    def from_dict(cls, values: dict[str, Any]) -> Experiment:
+        if not isinstance(values, dict):
+            raise ConfigError(f"an experiment is a JSON object of settings, not {type(values).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
+
+    def to_args(self, skip: tuple[str, ...] = (), always: tuple[str, ...] = ()) -> list[str]:
+        """The CLI flags that give this experiment (`python -m core train <task> ...`): every field that differs
+        from the task's defaults, plus the fields in `always`; fields in `skip` are left out."""
+        default = Experiment(task=self.task)
+        args: list[str] = []
+        for flag in FLAGS:
+            if flag.field in skip or (flag.tasks and self.task not in flag.tasks):
+                continue
+            value = getattr(self, flag.field)
+            if value == getattr(default, flag.field) and flag.field not in always:
+                continue
+            args += flag.spell(value, self.task)
+        return args
+
+
+def _check_types(c: Experiment) -> None:
+    ints = ("permutation_seed", "img_size", "epochs", "batch_size", "augment_shift", "seed")
+    optional_ints = ("step_size", "train_limit", "test_limit")
+    floats = ("lr", "weight_decay", "gamma", "label_smoothing", "crop_scale", "rotation", "erasing")
+    bools = ("permute", "pretrained", "class_weights", "flip", "bf16")
+    for name in ints + optional_ints:
+        value = getattr(c, name)
+        if value is None and name in optional_ints:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name} must be a whole number, not {value!r}")
+    for name in floats:
+        value = getattr(c, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number, not {value!r}")
+    for name in bools:
+        if not isinstance(getattr(c, name), bool):
+            raise ConfigError(f"{name} must be true or false, not {getattr(c, name)!r}")
+    for name in ("weights", "data"):
+        if getattr(c, name) is not None and not isinstance(getattr(c, name), str):
+            raise ConfigError(f"{name} must be a path or name, not {getattr(c, name)!r}")
+    if not isinstance(c.extra, dict):
+        raise ConfigError(f"extra must be a JSON object, not {c.extra!r}")
+
+
+def _check_choices(c: Experiment) -> None:
+    choices = {"model": MODELS[c.task], "freeze": FREEZE_DEPTHS, "lr_schedule": LR_SCHEDULES, "optimizer": OPTIMIZERS}
+    for name, allowed in choices.items():
+        if getattr(c, name) not in allowed:
+            raise ConfigError(
+                f"unknown {name.replace('_', ' ')} {getattr(c, name)!r} for {c.task}; "
+                f"choose one of {', '.join(allowed)}"
+            )
+    if c.task == "notmnist" and (c.pretrained or c.weights or c.freeze != "none"):
+        raise ConfigError("pretrained weights and freezing are for the fer task (ImageNet backbones), not notmnist")
+    if c.freeze != "none" and not (c.pretrained or c.weights):
+        raise ConfigError("freezing layers only makes sense for a pretrained model (--pretrained or --weights)")
+
+
+def _check_ranges(c: Experiment) -> None:
+    low, high = FER_IMG_SIZES
+    bounds: list[tuple[str, bool, str]] = [
+        ("epochs", 1 <= c.epochs <= MAX_EPOCHS, f"between 1 and {MAX_EPOCHS}"),
+        ("batch size", 1 <= c.batch_size <= MAX_BATCH_SIZE, f"between 1 and {MAX_BATCH_SIZE}"),
+        ("learning rate", 0 < c.lr <= 10, "above 0 and at most 10"),
+        ("weight decay", 0 <= (c.weight_decay or 0.0) <= 1, "between 0 and 1"),
+        ("gamma", 0 < c.gamma <= 1, "above 0 and at most 1"),
+        ("label smoothing", 0 <= c.label_smoothing < 1, "at least 0 and below 1"),
+        ("crop scale", 0.1 <= c.crop_scale <= 1, "between 0.1 and 1"),
+        ("rotation", 0 <= c.rotation <= 180, "between 0 and 180 degrees"),
+        ("erasing", 0 <= c.erasing <= 1, "a probability between 0 and 1"),
+        ("shift", 0 <= c.augment_shift <= 14, "between 0 and 14 pixels"),
+        ("step size", c.step_size is None or c.step_size >= 1, "at least 1 epoch"),
+        ("train limit", c.train_limit is None or c.train_limit >= 1, "at least 1 image (leave it out for all)"),
+        ("test limit", c.test_limit is None or c.test_limit >= 1, "at least 1 image (leave it out for all)"),
+        ("seed", c.seed >= 0 and c.permutation_seed >= 0, "0 or more"),
+    ]
+    if c.task == "notmnist":
+        bounds.append(("image size", c.img_size == 28, "28 px for notmnist (its images are 28 x 28)"))
+    else:
+        bounds.append(("image size", low <= c.image_size <= high, f"between {low} and {high} px"))
+    for name, ok, rule in bounds:
+        if not ok:
+            raise ConfigError(f"{name} must be {rule}")
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One Experiment field on the command line."""
+
+    field: str
+    flag: str
+    help: str
+    group: str  # "model", "training" or "data": the argument group in --help
+    tasks: tuple[str, ...] = ()  # the tasks the flag applies to (empty: every task)
+    kind: str = "value"  # value | switch (store_true) | negated (--no-X stores False) | toggle (--X/--no-X)
+
+    def spell(self, value: Any, task: str) -> list[str]:
+        flag = "--arch" if self.field == "model" and task == "fer" else self.flag
+        if self.kind == "switch":
+            return [flag] if value else []
+        if self.kind == "negated":
+            return [] if value else [flag]
+        if self.kind == "toggle":
+            return [flag if value else flag.replace("--", "--no-", 1)]
+        return [flag, str(value)]
+
+
+FLAGS = (
+    Flag(
+        "model",
+        "--model",
+        "the network: notmnist --model cnn|mlp (default cnn), fer --arch resnet18|mobilenet_v2 (default resnet18)",
+        "model",
+    ),
+    Flag("permute", "--permute", "notmnist: apply a fixed random pixel permutation", "model", ("notmnist",), "switch"),
+    Flag(
+        "permutation_seed",
+        "--permutation-seed",
+        "notmnist: seed of the fixed permutation (default 0)",
+        "model",
+        ("notmnist",),
+    ),
+    Flag("pretrained", "--pretrained", "fer: start from torchvision's ImageNet weights", "model", ("fer",), "switch"),
+    Flag(
+        "weights",
+        "--weights",
+        "fer: a local ImageNet state_dict (.pth/.safetensors) instead of the download",
+        "model",
+        ("fer",),
+    ),
+    Flag(
+        "freeze",
+        "--freeze",
+        "fer: frozen prefix of the backbone, needs pretrained weights (default none)",
+        "model",
+        ("fer",),
+    ),
+    Flag("img_size", "--img-size", "fer: model input size in px (default 224, the study's)", "model", ("fer",)),
+    Flag("epochs", "--epochs", "training epochs (default 10)", "training"),
+    Flag("batch_size", "--batch-size", f"images per step, 1-{MAX_BATCH_SIZE} (default 64)", "training"),
+    Flag("optimizer", "--optimizer", "adam, or sgd with momentum 0.9 (default adam)", "training"),
+    Flag("lr", "--lr", "learning rate (default 0.001)", "training"),
+    Flag("weight_decay", "--weight-decay", "weight decay (default 1e-4 notmnist, 0 fer)", "training"),
+    Flag("lr_schedule", "--lr-schedule", "per-batch schedule (default cosine notmnist, step fer)", "training"),
+    Flag("step_size", "--step-size", "step schedule: epochs per decay (default a third of the run)", "training"),
+    Flag("gamma", "--gamma", "step schedule: decay factor (default 0.1)", "training"),
+    Flag("label_smoothing", "--label-smoothing", "label smoothing, 0 to <1 (default 0)", "training"),
+    Flag("class_weights", "--class-weights", "weight the loss by inverse class frequency", "training", (), "switch"),
+    Flag("augment_shift", "--shift", "notmnist: random shift in px, 0 disables (default 1)", "training", ("notmnist",)),
+    Flag("flip", "--no-flip", "fer: no random horizontal flips", "training", ("fer",), "negated"),
+    Flag(
+        "crop_scale",
+        "--crop-scale",
+        "fer: random crops keep this share of the side, 1 disables (default 0.85)",
+        "training",
+        ("fer",),
+    ),
+    Flag("rotation", "--rotation", "fer: random rotation in degrees (default 0)", "training", ("fer",)),
+    Flag("erasing", "--erasing", "fer: random erasing probability (default 0)", "training", ("fer",)),
+    Flag("seed", "--seed", "training seed (default 0)", "training"),
+    Flag(
+        "bf16",
+        "--bf16",
+        "bf16 autocast where supported (default: on for fer, off for notmnist)",
+        "training",
+        (),
+        "toggle",
+    ),
+    Flag(
+        "data",
+        "--data",
+        "data source: a folder, a hub id or `bundled` (default $NOTMNIST_DATA or the hub; $FER_DATA)",
+        "data",
+    ),
+    Flag("train_limit", "--train-limit", "use only the first N training images (default all)", "data"),
+    Flag("test_limit", "--test-limit", "use only the first N images of validation and test (default all)", "data"),
+)
+FLAG_BY_FIELD = {flag.field: flag for flag in FLAGS}

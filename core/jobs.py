@@ -3,6 +3,7 @@
 Each job is a folder holding its config, a progress file the training process rewrites atomically,
 and its log. Any page (or a later server) rebuilds the job list from those folders alone.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import atomic_write_json
 from .config import Experiment
+from .runs.files import atomic_write_json
+from .runs.status import RunStatus
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RUNS_ENV_VAR = "STUDY_RUNS_DIR"
@@ -42,13 +44,16 @@ class Job:
         return self.folder.name
 
     @property
-    def status(self) -> str:
-        """running | finished | failed | died (the process ended without saying so) | starting."""
-        state = self.progress.get("status", "starting")
-        if state in ("finished", "failed"):
+    def status(self) -> RunStatus:
+        """What the progress file says; DIED when the process ended without saying how."""
+        try:
+            state = RunStatus(self.progress.get("status", RunStatus.STARTING.value))
+        except ValueError:
+            state = RunStatus.STARTING
+        if state in (RunStatus.FINISHED, RunStatus.FAILED):
             return state
         if not _alive(int(self.info["pid"])):
-            return "died"
+            return RunStatus.DIED
         return state
 
     @property
@@ -56,7 +61,7 @@ class Job:
         """Share of the whole run done, from epochs and steps."""
         p = self.progress
         epochs = p.get("epochs") or self.info["config"]["epochs"]
-        if self.status == "finished":
+        if self.status is RunStatus.FINISHED:
             return 1.0
         done = len(p.get("history", []))
         steps = p.get("steps") or 0
@@ -89,14 +94,35 @@ def start_job(config: Experiment, out_dir: str | Path, jobs_dir: str | Path | No
     folder = Path(jobs_dir or default_jobs_dir()) / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.name}"
     folder.mkdir(parents=True, exist_ok=False)
     atomic_write_json(folder / "config.json", config.to_dict())
-    command = [sys.executable, "-m", "core", "train", config.task, "--config", str(folder / "config.json"),
-               "--out", str(Path(out_dir).resolve()), "--progress-file", str(folder / "progress.json")]
+    command = [
+        sys.executable,
+        "-m",
+        "core",
+        "train",
+        config.task,
+        *config.to_args(always=("model",)),
+        "--out",
+        str(Path(out_dir).resolve()),
+        "--progress-file",
+        str(folder / "progress.json"),
+    ]
     with open(folder / "log.txt", "wb") as log:
         # A new session: the run survives a page reload and is not killed with the script thread.
-        proc = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    info = {"pid": proc.pid, "out_dir": str(Path(out_dir).resolve()), "config": config.to_dict(),
-            "command": command, "started": time.time()}
+        proc = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    info = {
+        "pid": proc.pid,
+        "out_dir": str(Path(out_dir).resolve()),
+        "config": config.to_dict(),
+        "command": command,
+        "started": time.time(),
+    }
     atomic_write_json(folder / "job.json", info)
     return Job(folder, info, {})
 
@@ -123,7 +149,7 @@ def list_jobs(jobs_dir: str | Path | None = None) -> list[Job]:
 
 
 def cancel_job(job: Job) -> None:
-    if job.status in ("running", "starting"):
+    if job.status.active:
         try:
             os.killpg(int(job.info["pid"]), signal.SIGTERM)
         except ProcessLookupError:

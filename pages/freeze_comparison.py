@@ -1,42 +1,50 @@
 """The study's results explorer: scratch vs ImageNet fine-tuning at every freeze depth, side by side."""
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.plots import accuracy_bars, confusion_heatmap, per_class_heatmap, training_curves
-from core.sweep import by_completeness, find_sweeps, read_sweep, sweep_command
-from pages.common import result_roots, shown_path
+from core.study.plots import accuracy_bars, confusion_heatmap, per_class_heatmap, training_curves
+from core.study.sweep import by_completeness, find_sweeps, read_sweep, sweep_command, test_split_origin
+from ui.common import result_roots, shown_path
 
 st.title("Compare freeze depths")
-st.caption("ResNet-18 (or MobileNetV2) trained from scratch versus fine-tuned from ImageNet weights with more "
-           "and more of the network frozen. 'freeze layer1+2' means the stem, layer1 and layer2 keep their "
-           "ImageNet weights; only the rest trains.")
+st.caption(
+    "ResNet-18 (or MobileNetV2) trained from scratch versus fine-tuned from ImageNet weights with more "
+    "and more of the network frozen. 'freeze layer1+2' means the stem, layer1 and layer2 keep their "
+    "ImageNet weights; only the rest trains."
+)
 
 sweeps = [sweep for root in result_roots() for sweep in find_sweeps(root)]
 if not sweeps:
-    st.info("No sweep yet. Run one with `python -m core sweep fer --arch mobilenet_v2 --img-size 64 --epochs 2 "
-            "--data ../shared/data/fer` (a short setting takes minutes on a CPU), then reload this page.")
+    st.info(
+        "No sweep yet. Run one with `python -m core sweep fer --arch mobilenet_v2 --img-size 64 --epochs 2 "
+        "--data ../shared/data/fer` (a short setting takes minutes on a CPU), then reload this page."
+    )
     st.stop()
 
 sweeps = by_completeness(sweeps)
-folder = st.selectbox("Sweep", sweeps, format_func=shown_path)
-summary, metas = read_sweep(folder)
+folder = st.selectbox("Sweep", sweeps, format_func=shown_path, key="sweep_folder")
+summary, records = read_sweep(folder)
 rows = summary["rows"]
 done = [r for r in rows if r["status"] == "complete"]
 setting = summary.get("setting", {})
-first = next(iter(metas.values()), None)
-test_origin = (first or {}).get("data", {}).get("splits", {}).get("test", "the source's test split")
-st.markdown(f"**{summary['model']}**, {summary['img_size']} px input, {summary['epochs']} epochs, batch "
-            f"{setting.get('batch_size')}, {setting.get('optimizer')} lr {setting.get('lr')} "
-            f"({setting.get('lr_schedule')}) · data `{setting.get('data')}` · **test = {test_origin}**")
+test_origin = test_split_origin(records)
+st.markdown(
+    f"**{summary['model']}**, {summary['img_size']} px input, {summary['epochs']} epochs, batch "
+    f"{setting.get('batch_size')}, {setting.get('optimizer')} lr {setting.get('lr')} "
+    f"({setting.get('lr_schedule')}) · data `{setting.get('data')}` · **test = {test_origin}**"
+)
 if len(done) < len(rows):
     missing = ", ".join(f"{r['label']} ({r['status']})" for r in rows if r["status"] != "complete")
     st.warning(f"{len(done)} of {len(rows)} rows finished; not yet: {missing}.")
 unavailable = [r for r in rows if r["status"] == "unavailable"]
 if unavailable:
-    st.info(f"**{', '.join(r['label'] for r in unavailable)}**: no ImageNet weights on the machine that ran this "
-            f"sweep ({unavailable[0].get('error')}). On a machine with internet, one command fills these rows "
-            "(torchvision downloads the weights; finished rows are skipped):")
+    st.info(
+        f"**{', '.join(r['label'] for r in unavailable)}**: no ImageNet weights on the machine that ran this "
+        f"sweep ({unavailable[0].get('error')}). On a machine with internet, one command fills these rows "
+        "(torchvision downloads the weights; finished rows are skipped):"
+    )
     st.code(sweep_command(summary, folder), language="bash")
 
 
@@ -44,47 +52,79 @@ def pct(m, key="accuracy"):
     return m.get(key) if m else None
 
 
-table = pd.DataFrame([{
-    "row": r["label"], "status": r["status"],
-    "val accuracy": pct(r.get("validation")), "test accuracy": pct(r.get("test")),
-    "test 95% CI": (f"{r['test']['ci_low']:.1%} – {r['test']['ci_high']:.1%}" if r.get("test") else ""),
-    "val macro-F1": pct(r.get("validation"), "macro_f1"), "test macro-F1": pct(r.get("test"), "macro_f1"),
-    "study (test)": r.get("study_test_accuracy"), "best epoch": r.get("best_epoch"),
-    "trainable params": r.get("trainable_parameters"), "time (min)": (r.get("training_seconds") or np.nan) / 60,
-} for r in rows])
-numeric = ["val accuracy", "test accuracy", "val macro-F1", "test macro-F1", "study (test)", "best epoch",
-           "trainable params"]
+table = pd.DataFrame(
+    [
+        {
+            "row": r["label"],
+            "status": r["status"],
+            "val accuracy": pct(r.get("validation")),
+            "test accuracy": pct(r.get("test")),
+            "test 95% CI": (f"{r['test']['ci_low']:.1%} – {r['test']['ci_high']:.1%}" if r.get("test") else ""),
+            "val macro-F1": pct(r.get("validation"), "macro_f1"),
+            "test macro-F1": pct(r.get("test"), "macro_f1"),
+            "study (test)": r.get("study_test_accuracy"),
+            "best epoch": r.get("best_epoch"),
+            "trainable params": r.get("trainable_parameters"),
+            "time (min)": (r.get("training_seconds") or np.nan) / 60,
+        }
+        for r in rows
+    ]
+)
+numeric = [
+    "val accuracy",
+    "test accuracy",
+    "val macro-F1",
+    "test macro-F1",
+    "study (test)",
+    "best epoch",
+    "trainable params",
+]
 table[numeric] = table[numeric].apply(pd.to_numeric, errors="coerce")  # missing rows: blank, not "None"
-st.dataframe(table, hide_index=True, width="stretch", column_config={
-    **{c: st.column_config.NumberColumn(format="percent") for c in
-       ["val accuracy", "test accuracy", "val macro-F1", "test macro-F1", "study (test)"]},
-    "time (min)": st.column_config.NumberColumn(format="%.1f")})
+st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        **{
+            c: st.column_config.NumberColumn(format="percent")
+            for c in ["val accuracy", "test accuracy", "val macro-F1", "test macro-F1", "study (test)"]
+        },
+        "time (min)": st.column_config.NumberColumn(format="%.1f"),
+    },
+)
 
 left, right = st.columns(2)
 with left:
-    split = st.radio("Bars", ["test", "validation"], horizontal=True)
+    split = st.radio("Bars", ["test", "validation"], horizontal=True, key="sweep_bars")
     st.plotly_chart(accuracy_bars(rows, split), width="stretch")
 with right:
-    metric = st.radio("Curves", ["eval_accuracy", "train_accuracy", "eval_loss", "train_loss"], horizontal=True,
-                      format_func=lambda m: m.replace("eval", "validation").replace("_", " "))
+    metric = st.radio(
+        "Curves",
+        ["eval_accuracy", "train_accuracy", "eval_loss", "train_loss"],
+        horizontal=True,
+        format_func=lambda m: m.replace("eval", "validation").replace("_", " "),
+        key="sweep_curve",
+    )
     labels = {r["row"]: r["label"] for r in rows}
-    histories = {labels[name]: meta["history"] for name, meta in metas.items() if meta.get("history")}
+    histories = {labels[name]: record.history for name, record in records.items() if record.history}
     st.plotly_chart(training_curves(histories, metric), width="stretch")
 
 if not done:
     st.stop()
 st.subheader("Confusion matrices (test, normalised per true class)")
-picked = st.multiselect("Rows", [r["label"] for r in done], default=[r["label"] for r in done][:3])
-by_label = {r["label"]: r["row"] for r in done}
+picked = st.multiselect(
+    "Rows", [r["label"] for r in done], default=[r["label"] for r in done][:3], key="sweep_confusion_rows"
+)
+tests = {r["label"]: records[r["row"]].test for r in done}
 for start in range(0, len(picked), 3):
     for col, label in zip(st.columns(3), picked[start : start + 3]):
-        test = metas[by_label[label]]["metrics"]["test"]
-        col.plotly_chart(confusion_heatmap(test["confusion_matrix"], test["classes"], True, title=label),
-                         width="stretch")
+        test = tests[label]
+        if test is not None:
+            col.plotly_chart(confusion_heatmap(test.confusion_matrix, test.classes, True, title=label), width="stretch")
 
 st.subheader("F1 per emotion (test)")
-f1 = {r["label"]: {c: m["f1"] for c, m in metas[r["row"]]["metrics"]["test"]["per_class"].items()} for r in done}
-classes = metas[done[0]["row"]]["metrics"]["test"]["classes"]
+f1 = {label: test.f1_by_class() for label, test in tests.items() if test is not None}
+classes = next(test.classes for test in tests.values() if test is not None)
 st.plotly_chart(per_class_heatmap(f1, classes, title="F1 per class"), width="stretch")
 mean_f1 = pd.DataFrame(f1).mean(axis=1).sort_values()
 hardest = ", ".join(f"**{c}** (mean F1 {v:.2f})" for c, v in mean_f1.head(2).items())
@@ -96,9 +136,11 @@ if len(sweeps) > 1:
     for other in sweeps:
         other_summary, _ = read_sweep(other)
         side[other.name if other.name not in side else shown_path(other)] = {
-            r["label"]: (r.get("test") or {}).get("accuracy") for r in other_summary["rows"]}
+            r["label"]: (r.get("test") or {}).get("accuracy") for r in other_summary["rows"]
+        }
     side["study (ResNet-18, 224 px)"] = {r["label"]: r.get("study_test_accuracy") for r in rows}
     wide = pd.DataFrame(side).apply(pd.to_numeric, errors="coerce")
-    st.dataframe(wide, width="stretch", column_config={c: st.column_config.NumberColumn(format="percent")
-                                                        for c in wide.columns})
+    st.dataframe(
+        wide, width="stretch", column_config={c: st.column_config.NumberColumn(format="percent") for c in wide.columns}
+    )
     st.caption("Blank: the row has not run (or, for pretrained ResNet-18, its ImageNet weights were unavailable).")

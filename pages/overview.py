@@ -1,9 +1,9 @@
 import streamlit as st
 
-from core.faces import emotion_checkpoints
-from core.results import by_cell, collect_runs, comparison_rows, permutation_drop
-from core.sweep import STUDY_TEST_ACCURACY
-from pages.common import CHECKPOINTS
+from core.runs.index import best_first, find_runs
+from core.study.notmnist_summary import by_cell, collect_runs, comparison_rows, permutation_drop
+from core.study.sweep import STUDY_TEST_ACCURACY
+from ui.common import CHECKPOINTS
 
 st.title("Letters & Faces: what do neural networks rely on?")
 st.markdown(
@@ -35,7 +35,7 @@ ship with it still load and predict.
 
 # The headline numbers of the shipped results (the results pages have the details).
 cells = by_cell(comparison_rows(collect_runs(CHECKPOINTS / "notmnist")))
-best = emotion_checkpoints(CHECKPOINTS)
+best = best_first(find_runs(CHECKPOINTS, task="fer", loadable=True))
 if cells or best:
     st.subheader("Measured here")
     cols = st.columns(3)
@@ -43,14 +43,19 @@ if cells or best:
         drop = permutation_drop(cells, model)
         if drop is not None:
             a, b = cells[(model, "original")], cells[(model, "permuted")]
-            col.metric(f"{model}: original → permuted pixels", f"{a['test_mean']:.1%} → {b['test_mean']:.1%}",
-                       f"{-drop * 100:+.2f} pts (mean of {len(a['seeds'])} seeds)",
-                       delta_color="off")  # a measured effect, not good or bad news
-    if best:
-        path, meta = best[0]
-        cfg, test = meta["config"], meta["metrics"]["test"]
+            col.metric(
+                f"{model}: original → permuted pixels",
+                f"{a.test_mean:.1%} → {b.test_mean:.1%}",
+                f"{-drop * 100:+.2f} pts (mean of {len(a.seeds)} seeds)",
+                delta_color="off",
+            )  # a measured effect, not good or bad news
+    if best and best[0].test:
+        cfg, test = best[0].config, best[0].test
         study_best = max(STUDY_TEST_ACCURACY.values())
-        how = "fine-tuned from ImageNet" if cfg.get("pretrained") else "from scratch"
-        cols[2].metric("Best emotion model (FER-2013 test)", f"{test['accuracy']:.1%}",
-                       f"{(test['accuracy'] - study_best) * 100:+.1f} pts vs the study's best ({study_best:.1%})")
-        cols[2].caption(f"{cfg['model']} {how}, freeze {cfg['freeze']}, {cfg['img_size']} px; the webcam default.")
+        how = "fine-tuned from ImageNet" if cfg.pretrained else "from scratch"
+        cols[2].metric(
+            "Best emotion model (FER-2013 test)",
+            f"{test.accuracy:.1%}",
+            f"{(test.accuracy - study_best) * 100:+.1f} pts vs the study's best ({study_best:.1%})",
+        )
+        cols[2].caption(f"{cfg.model} {how}, freeze {cfg.freeze}, {cfg.img_size} px; the webcam default.")

@@ -1,22 +1,27 @@
 """The same letters side by side, original and permuted, and the permutation itself."""
+
 import numpy as np
 import streamlit as st
 
-from core.permutation import make_permutation, permute_pixels
-from core.plots import displacement_heatmap, enlarge, montage, position_colours
-from pages.common import notmnist_split
+from core.data.permutation import make_permutation, permute_pixels
+from core.study.plots import displacement_heatmap, enlarge, montage, position_colours
+from ui.common import notmnist_split
 
 st.title("Original and permuted samples")
-st.caption("One fixed random permutation of the 784 pixel positions is applied to every image. "
-           "The letters stay fully recoverable (the permutation can be undone), but neighbouring pixels are no "
-           "longer neighbours, which is what convolutions depend on.")
+st.caption(
+    "One fixed random permutation of the 784 pixel positions is applied to every image. "
+    "The letters stay fully recoverable (the permutation can be undone), but neighbouring pixels are no "
+    "longer neighbours, which is what convolutions depend on."
+)
 
 controls = st.columns([1, 2, 1, 1])
-seed = controls[0].number_input("Permutation seed", min_value=0, max_value=2**31 - 1, value=0, step=1)
-split = controls[3].selectbox("Split", ["test", "train"])
+seed = controls[0].number_input(
+    "Permutation seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="samples_seed"
+)
+split = controls[3].selectbox("Split", ["test", "train"], key="samples_split")
 data = notmnist_split(split)
-letters = controls[1].multiselect("Letters", list(data.classes), default=list(data.classes))
-per_letter = controls[2].slider("Images per letter", 1, 12, 6)
+letters = controls[1].multiselect("Letters", list(data.classes), default=list(data.classes), key="samples_letters")
+per_letter = controls[2].slider("Images per letter", 1, 12, 6, key="samples_per_letter")
 
 perm = make_permutation(int(seed))
 rng = np.random.default_rng(int(seed))
@@ -54,5 +59,7 @@ with b:
     st.image(enlarge(scrambled, 8))
 with c:
     st.plotly_chart(displacement_heatmap(perm.numpy()), width="stretch")
-st.caption("Output pixel *i* takes the value of input pixel `perm[i]`; hover the heatmap to see where each pixel "
-           "came from. The same seed always gives the same permutation, and the seed is stored with every model.")
+st.caption(
+    "Output pixel *i* takes the value of input pixel `perm[i]`; hover the heatmap to see where each pixel "
+    "came from. The same seed always gives the same permutation, and the seed is stored with every model."
+)

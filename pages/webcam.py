@@ -1,68 +1,36 @@
-"""Live emotion detection from the browser's webcam (WebRTC), with snapshot and photo fallbacks."""
+"""Live emotion detection from the browser's webcam (WebRTC), with snapshot and photo fallbacks.
+
+The frame callback and ICE configuration are plain functions above `main()` (tests import them from here);
+Streamlit runs this file as `__main__`, which draws the page.
+"""
+
 import json
+import logging
 import os
 import queue
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import av
 import numpy as np
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from core.faces import draw_faces
-from core.images import ImageLoadError, open_image, to_rgb_array
-from core.plots import probability_bars
-from pages.common import emotion_detector, emotion_models
+from core.data.images import open_image, to_rgb_array
+from core.errors import ImageLoadError
+from core.inference.emotions import EmotionDetector, draw_faces
+from core.study.plots import probability_bars
+from ui.common import emotion_detector, emotion_models
 
-st.title("Live emotions")
-models = emotion_models()
-if not models:
-    st.info("No emotion model with weights under `checkpoints/` yet. Train one on *Train or load models* or with "
-            "`python -m core train fer --arch mobilenet_v2 --pretrained --img-size 64 --data ../shared/data/fer`.")
-    st.stop()
-label = st.selectbox("Model", list(models), help="The best model by validation accuracy is the default.")
-model_dir = models[label]
+log = logging.getLogger(__name__)
 
 
-def rtc_configuration() -> dict:
-    """No ICE servers by default (localhost and LANs need none; nothing depends on a public STUN server).
-    For remote deployments: `[webrtc] ice_servers = [...]` in .streamlit/secrets.toml, or WEBRTC_ICE_SERVERS
-    as JSON, e.g. '[{"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}]'."""
-    servers = []
-    try:
-        servers = list(st.secrets.get("webrtc", {}).get("ice_servers", []))
-    except (FileNotFoundError, KeyError, AttributeError):
-        servers = []
-    if not servers and os.environ.get("WEBRTC_ICE_SERVERS"):
-        servers = json.loads(os.environ["WEBRTC_ICE_SERVERS"])
-    return {"iceServers": servers}
-
-
-def show_faces(image_rgb: np.ndarray) -> None:
-    detector = emotion_detector(model_dir)
-    faces = detector.detect(image_rgb, order="rgb")
-    st.image(draw_faces(image_rgb, faces, order="rgb"), width="stretch")
-    if not faces:
-        st.info("No face found. Faces should be upright, lit from the front and at least a tenth of the picture.")
-    for i, face in enumerate(faces, 1):
-        st.markdown(f"**Face {i}: {face.label}** ({face.confidence:.0%}{', unsure' if face.low_confidence else ''})")
-        st.plotly_chart(probability_bars(face.probabilities, height=220), width="stretch", key=f"face-{i}")
-
-
-live, snapshot, photo = st.tabs(["Live video", "Snapshot", "Photo"])
-
-with live:
-    st.caption("Click START and allow the camera. Video is processed on this server; nothing is stored. "
-               "A remote browser needs HTTPS for camera access (and possibly a TURN server, see the README).")
-    # One detector (shared model, own tracker) and one result queue per browser session.
-    if st.session_state.get("webcam_model") != str(model_dir):
-        st.session_state.webcam_model = str(model_dir)
-        st.session_state.webcam_detector = emotion_detector(model_dir)
-    detector = st.session_state.webcam_detector
-    results: queue.Queue = st.session_state.setdefault("webcam_results", queue.Queue(maxsize=8))
+def make_frame_callback(detector: EmotionDetector, results: queue.Queue) -> Callable[[av.VideoFrame], av.VideoFrame]:
+    """The video thread's work on each frame: faces found, read and drawn; the reading leaves through `results`
+    (the newest few kept). No st.* in here: it runs outside the script thread."""
 
     def video_frame_callback(frame: av.VideoFrame) -> av.VideoFrame:
-        # Runs in the video thread: no st.* here; results leave through the queue.
         image = frame.to_ndarray(format="bgr24")
         start = time.perf_counter()
         faces = detector.process(image)
@@ -76,6 +44,49 @@ with live:
         results.put_nowait(item)
         return av.VideoFrame.from_ndarray(annotated, format="bgr24")
 
+    return video_frame_callback
+
+
+def rtc_configuration() -> dict:
+    """No ICE servers by default (localhost and LANs need none; nothing depends on a public STUN server).
+    For remote deployments: `[webrtc] ice_servers = [...]` in .streamlit/secrets.toml, or WEBRTC_ICE_SERVERS
+    as JSON, e.g. '[{"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}]'."""
+    servers = []
+    try:
+        servers = list(st.secrets.get("webrtc", {}).get("ice_servers", []))
+    except (FileNotFoundError, KeyError, AttributeError):
+        servers = []
+    if not servers and os.environ.get("WEBRTC_ICE_SERVERS"):
+        try:
+            servers = json.loads(os.environ["WEBRTC_ICE_SERVERS"])
+        except json.JSONDecodeError as exc:
+            log.warning("WEBRTC_ICE_SERVERS is not JSON (%s); using no ICE servers", exc)
+            st.warning(f"WEBRTC_ICE_SERVERS is not valid JSON ({exc.msg}); connecting without ICE servers.")
+            servers = []
+    return {"iceServers": servers if isinstance(servers, list) else []}
+
+
+def show_faces(model_dir: Path, image_rgb: np.ndarray) -> None:
+    detector = emotion_detector(model_dir)
+    faces = detector.detect(image_rgb, order="rgb")
+    st.image(draw_faces(image_rgb, faces, order="rgb"), width="stretch")
+    if not faces:
+        st.info("No face found. Faces should be upright, lit from the front and at least a tenth of the picture.")
+    for i, face in enumerate(faces, 1):
+        st.markdown(f"**Face {i}: {face.label}** ({face.confidence:.0%}{', unsure' if face.low_confidence else ''})")
+        st.plotly_chart(probability_bars(face.probabilities, height=220), width="stretch", key=f"face-{i}")
+
+
+def live_video(model_dir: Path) -> None:
+    st.caption(
+        "Click START and allow the camera. Video is processed on this server; nothing is stored. "
+        "A remote browser needs HTTPS for camera access (and possibly a TURN server, see the README)."
+    )
+    # One detector (shared model, own tracker) and one result queue per browser session.
+    if st.session_state.get("webcam_model") != str(model_dir):
+        st.session_state.webcam_model = str(model_dir)
+        st.session_state.webcam_detector = emotion_detector(model_dir)
+    results: queue.Queue = st.session_state.setdefault("webcam_results", queue.Queue(maxsize=8))
     video, panel = st.columns([3, 2])
     with video:
         ctx = webrtc_streamer(
@@ -83,47 +94,73 @@ with live:
             mode=WebRtcMode.SENDRECV,
             rtc_configuration=rtc_configuration(),
             media_stream_constraints={"video": True, "audio": False},
-            video_frame_callback=video_frame_callback,
+            video_frame_callback=make_frame_callback(st.session_state.webcam_detector, results),
             async_processing=True,
         )
     with panel:
         status = st.empty()
         chart = st.empty()
-        if ctx.state.playing:
-            stamps: list[float] = []
-            while ctx.state.playing:  # the streamlit-webrtc pattern: poll the queue while the video plays
-                try:
-                    item = results.get(timeout=1.0)
-                except queue.Empty:
-                    status.info("Waiting for video…")
-                    continue
-                stamps = [t for t in stamps if item["time"] - t < 2.0] + [item["time"]]
-                fps = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
-                faces = item["faces"]
-                if faces:
-                    face = faces[0]
-                    status.markdown(f"### {face['label']} · {face['confidence']:.0%}\n"
-                                    f"{len(faces)} face{'s' if len(faces) > 1 else ''} · {fps:.1f} frames/s · "
-                                    f"{item['ms']:.0f} ms per frame")
-                    chart.plotly_chart(probability_bars(face["probabilities"], height=260), width="stretch",
-                                       key=f"live-{item['time']}")
-                else:
-                    status.markdown(f"### no face found\n{fps:.1f} frames/s · {item['ms']:.0f} ms per frame")
-        else:
+        if not ctx.state.playing:
             status.info("Press START to begin. The emotion of the largest face and the frame rate appear here.")
+            return
+        stamps: list[float] = []
+        while ctx.state.playing:  # the streamlit-webrtc pattern: poll the queue while the video plays
+            try:
+                item = results.get(timeout=1.0)
+            except queue.Empty:
+                status.info("Waiting for video…")
+                continue
+            stamps = [t for t in stamps if item["time"] - t < 2.0] + [item["time"]]
+            fps = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
+            faces = item["faces"]
+            if faces:
+                face = faces[0]
+                status.markdown(
+                    f"### {face['label']} · {face['confidence']:.0%}\n"
+                    f"{len(faces)} face{'s' if len(faces) > 1 else ''} · {fps:.1f} frames/s · "
+                    f"{item['ms']:.0f} ms per frame"
+                )
+                chart.plotly_chart(
+                    probability_bars(face["probabilities"], height=260), width="stretch", key=f"live-{item['time']}"
+                )
+            else:
+                status.markdown(f"### no face found\n{fps:.1f} frames/s · {item['ms']:.0f} ms per frame")
 
-with snapshot:
-    shot = st.camera_input("Take a picture")
-    if shot is not None:
-        try:
-            show_faces(to_rgb_array(open_image(shot.getvalue(), name="snapshot")))
-        except ImageLoadError as exc:
-            st.error(str(exc))
 
-with photo:
-    upload = st.file_uploader("A photo with faces (JPEG, PNG or WebP, any size)", type=["jpg", "jpeg", "png", "webp"])
-    if upload is not None:
-        try:
-            show_faces(to_rgb_array(open_image(upload.getvalue(), name=upload.name)))
-        except ImageLoadError as exc:
-            st.error(str(exc))
+def show_upload(model_dir: Path, data: bytes | None, name: str) -> None:
+    if data is None:
+        return
+    try:
+        show_faces(model_dir, to_rgb_array(open_image(data, name=name)))
+    except ImageLoadError as exc:
+        st.error(str(exc))
+
+
+def main() -> None:
+    st.title("Live emotions")
+    models = emotion_models()
+    if not models:
+        st.info(
+            "No emotion model with weights under `checkpoints/` yet. Train one on *Train or load models* or with "
+            "`python -m core train fer --arch mobilenet_v2 --pretrained --img-size 64 --data ../shared/data/fer`."
+        )
+        st.stop()
+    label = st.selectbox(
+        "Model", list(models), key="webcam_model_choice", help="The best model by validation accuracy is the default."
+    )
+    model_dir = models[label]
+    live, snapshot, photo = st.tabs(["Live video", "Snapshot", "Photo"])
+    with live:
+        live_video(model_dir)
+    with snapshot:
+        shot = st.camera_input("Take a picture", key="webcam_snapshot")
+        show_upload(model_dir, shot.getvalue() if shot else None, "snapshot")
+    with photo:
+        upload = st.file_uploader(
+            "A photo with faces (JPEG, PNG or WebP, any size)", type=["jpg", "jpeg", "png", "webp"], key="webcam_photo"
+        )
+        show_upload(model_dir, upload.getvalue() if upload else None, upload.name if upload else "upload")
+
+
+if __name__ == "__main__":
+    main()

@@ -33,7 +33,7 @@ def notmnist_dir() -> Path:
 def notmnist_data(notmnist_dir):
     """{"train", "test"} of the real data, full splits."""
     from core.config import Experiment
-    from core.train import load_data
+    from core.engine.loop import load_data
 
     return load_data(Experiment(data=str(notmnist_dir)))
 
@@ -42,7 +42,7 @@ def notmnist_data(notmnist_dir):
 def small_checkpoint(tmp_path_factory, notmnist_dir, notmnist_data):
     """A CNN trained for one epoch on 3,000 real images (a few seconds), saved as a checkpoint."""
     from core.config import Experiment
-    from core.train import run_experiment
+    from core.engine.loop import run_experiment
 
     out = tmp_path_factory.mktemp("ckpt") / "cnn"
     config = Experiment(model="cnn", epochs=1, data=str(notmnist_dir), train_limit=3000, test_limit=1000)
@@ -65,7 +65,7 @@ def fer_dir() -> Path:
 def fer_data(fer_dir):
     """All three real FER-2013 splits (decoded once into the test cache)."""
     from core.config import Experiment
-    from core.train import load_data
+    from core.engine.loop import load_data
 
     return load_data(Experiment(task="fer", data=str(fer_dir)))
 
@@ -87,7 +87,7 @@ def imagenet_mobilenet(tmp_path, monkeypatch):
 def emotion_checkpoint(tmp_path_factory, fer_data, fer_dir):
     """A small real emotion model (MobileNetV2 from scratch, 48 px, 1,500 real faces, one epoch)."""
     from core.config import Experiment
-    from core.train import run_experiment
+    from core.engine.loop import run_experiment
 
     out = tmp_path_factory.mktemp("runs") / "fer-small"
     config = Experiment(task="fer", model="mobilenet_v2", img_size=48, epochs=1, data=str(fer_dir))

@@ -1,4 +1,5 @@
 """A Y4M video of a real face for Chromium's fake camera (--use-file-for-fake-video-capture)."""
+
 from pathlib import Path
 
 import cv2

@@ -1,4 +1,5 @@
 """The app, rendered headless with Streamlit's AppTest: every page, its main widgets, no exceptions."""
+
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ def open_page(app, page, source):
     # Sidebar values are set on the entry page: AppTest starts every run in Streamlit's legacy multipage
     # mode, so after switch_page its element tree holds the page alone (a real browser shows the sidebar).
     app.run()
-    app.sidebar.text_input[0].set_value(str(source))
+    app.text_input(key="notmnist_source").set_value(str(source))
     app.switch_page(page)
     app.run()
     assert not app.exception, app.exception
@@ -30,17 +31,20 @@ def test_overview(app):
     assert "notMNIST" in app.markdown[0].value
     # the shipped results' headline numbers, on a fresh install
     labels = [m.label for m in app.metric]
-    assert labels == ["CNN: original → permuted pixels", "MLP: original → permuted pixels",
-                      "Best emotion model (FER-2013 test)"]
+    assert labels == [
+        "CNN: original → permuted pixels",
+        "MLP: original → permuted pixels",
+        "Best emotion model (FER-2013 test)",
+    ]
     assert "mean of 3 seeds" in app.metric[0].delta
 
 
 def test_samples_page_shows_original_and_permuted(app, notmnist_dir):
     open_page(app, "pages/samples.py", notmnist_dir)
     assert [s.value for s in app.subheader] == ["Original", "Permuted (seed 0)"]
-    app.multiselect[0].set_value(["A", "J"])
-    app.slider[0].set_value(3)
-    app.number_input[0].set_value(42)
+    app.multiselect(key="samples_letters").set_value(["A", "J"])
+    app.slider(key="samples_per_letter").set_value(3)
+    app.number_input(key="samples_seed").set_value(42)
     app.run()
     assert not app.exception
     assert app.subheader[1].value == "Permuted (seed 42)"
@@ -55,12 +59,10 @@ def test_samples_page_falls_back_to_the_bundled_sample(app, tmp_path):
 
 def test_train_page_form_starts_a_background_run(app, notmnist_dir, tmp_path):
     open_page(app, "pages/train.py", notmnist_dir)
-    app.selectbox[0].set_value("mlp")
-    epochs = next(w for w in app.number_input if w.label == "Epochs")
-    epochs.set_value(1)
-    limit = next(w for w in app.number_input if w.label.startswith("Use only"))
-    limit.set_value(1000)
-    next(b for b in app.button if b.label == "Start training").click()  # the form's submit button
+    app.selectbox(key="letters_model").set_value("mlp")
+    app.number_input(key="letters_epochs").set_value(1)
+    app.number_input(key="letters_limit").set_value(1000)
+    app.button(key="letters_start").click()  # the form's submit button
     app.run()
     assert not app.exception
     jobs = list((tmp_path / "runs" / ".jobs").iterdir())
@@ -69,10 +71,10 @@ def test_train_page_form_starts_a_background_run(app, notmnist_dir, tmp_path):
 
 def test_train_page_loads_a_shipped_model(app, notmnist_dir):
     open_page(app, "pages/train.py", notmnist_dir)
-    models = app.selectbox[-1]
+    models = app.selectbox(key="predict_model")
     assert any("cnn-original" in o for o in models.options)
     models.set_value(next(o for o in models.options if "mlp-permuted" in o))
-    next(r for r in app.radio if r.label == "Input").set_value("Upload an image")
+    app.radio(key="predict_input").set_value("Upload an image")
     app.run()
     assert not app.exception
     assert "MLP on permuted" in " ".join(c.value for c in app.caption)
@@ -84,38 +86,39 @@ def test_results_page_shows_the_two_by_two(app, notmnist_dir):
     labels = [m.label for m in app.metric]
     assert labels == ["CNN, original", "CNN, permuted", "MLP, original", "MLP, permuted"]
     # the shipped study: every seed of every configuration, summarised as mean ± std
-    from core.results import collect_runs
+    from core.study.notmnist_summary import collect_runs
 
     runs = collect_runs(ROOT / "checkpoints" / "notmnist")
     assert all(" ± " in m.value for m in app.metric)
     assert len(app.dataframe[1].value) == sum(len(r) for r in runs.values()) >= 12
-    app.toggle[0].set_value(False)
-    app.radio[0].set_value("eval_loss")
+    app.toggle(key="results_every_seed").set_value(True)
+    app.radio(key="results_curve").set_value("eval_loss")
     app.run()
     assert not app.exception
 
 
 def test_freeze_comparison_page_on_a_small_sweep(app, tmp_path, fer_data, fer_dir, imagenet_mobilenet):
     from core.config import Experiment
-    from core.sweep import run_sweep
+    from core.study.sweep import run_sweep
     from tests.conftest import slices
 
     base = Experiment(task="fer", model="mobilenet_v2", img_size=32, epochs=2, data=str(fer_dir))
-    run_sweep(base, tmp_path / "runs" / "sweep-small", rows=["scratch", "layer2", "all"],
-              data=slices(fer_data, 200, 64), log=lambda line: None)
+    run_sweep(
+        base, tmp_path / "runs" / "sweep-small", rows=["scratch", "layer2", "all"], data=slices(fer_data, 200, 64)
+    )
     app.run()
     app.switch_page("pages/freeze_comparison.py")
     app.run()
     assert not app.exception, app.exception
-    sweep_box = app.selectbox[0]
+    sweep_box = app.selectbox(key="sweep_folder")
     sweep_box.set_value(next(o for o in sweep_box.options if "sweep-small" in str(o))).run()
     assert not app.exception
     assert "3 of 6 rows finished" in app.warning[0].value  # a partial sweep: missing rows shown as missing
     table = app.dataframe[0].value
     assert list(table["status"]) == ["complete", "missing", "missing", "complete", "missing", "complete"]
     assert "test =" in app.markdown[0].value
-    app.radio[0].set_value("validation").run()
-    app.multiselect[0].set_value(["from scratch", "freeze all conv"]).run()
+    app.radio(key="sweep_bars").set_value("validation").run()
+    app.multiselect(key="sweep_confusion_rows").set_value(["from scratch", "freeze all conv"]).run()
     assert not app.exception
     assert any("Hardest emotions" in m.value for m in app.markdown)
 
@@ -125,7 +128,7 @@ def test_freeze_comparison_opens_on_the_shipped_study_and_says_how_to_fill_missi
     app.switch_page("pages/freeze_comparison.py")
     app.run()
     assert not app.exception, app.exception
-    sweep_box = app.selectbox[0]
+    sweep_box = app.selectbox(key="sweep_folder")
     assert "sweep-mobilenet_v2-96px-10ep" in str(sweep_box.value)  # the shipped, complete study by default
     assert list(app.dataframe[0].value["status"]) == ["complete"] * 6
     sweep_box.set_value(next(o for o in sweep_box.options if "sweep-resnet18" in str(o))).run()
@@ -139,16 +142,16 @@ def test_train_page_fer_form_estimates_epoch_time_and_starts_a_run(app, fer_dir,
 
     monkeypatch.setenv("FER_DATA", str(fer_dir))
     open_page(app, "pages/train.py", "bundled")
-    next(r for r in app.radio if r.label == "Experiment").set_value("FER-2013 emotions").run()
+    app.radio(key="train_task").set_value("FER-2013 emotions").run()
     assert not app.exception
-    next(s for s in app.selectbox if s.label == "Backbone").set_value("mobilenet_v2")
-    next(s for s in app.select_slider if s.label == "Input size (px)").set_value(48)
-    next(n for n in app.number_input if n.label == "Training images (0 = all)").set_value(500)
-    next(n for n in app.number_input if n.label == "Epochs").set_value(1)
+    app.selectbox(key="fer_arch").set_value("mobilenet_v2")
+    app.select_slider(key="fer_img_size").set_value(48)
+    app.number_input(key="fer_limit").set_value(500)
+    app.number_input(key="fer_epochs").set_value(1)
     app.run()
     estimate = next(c.value for c in app.caption if "per epoch" in c.value)
     assert "Estimated on this machine" in estimate and "images/s" in estimate
-    next(b for b in app.button if b.label == "Start training").click().run()
+    app.button(key="fer_start").click().run()
     assert not app.exception
     jobs = list_jobs(tmp_path / "runs" / ".jobs")
     assert len(jobs) == 1 and jobs[0].info["config"]["model"] == "mobilenet_v2"
@@ -166,5 +169,5 @@ def test_webcam_page_renders_with_a_model(app, tmp_path, emotion_checkpoint, mon
     app.switch_page("pages/webcam.py")
     app.run()
     assert not app.exception, app.exception
-    assert any("fer-small" in o for o in app.selectbox[0].options)
+    assert any("fer-small" in o for o in app.selectbox(key="webcam_model_choice").options)
     assert any("Press START" in i.value for i in app.info)

@@ -12,8 +12,9 @@ SHIPPED = ROOT / "checkpoints" / "notmnist"
 
 
 def run_cli(*args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "core", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "core", *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}: {proc.stderr[-2000:]}")
     return proc
@@ -21,8 +22,23 @@ def run_cli(*args, check=True):
 
 def test_train_then_evaluate_json(tmp_path, notmnist_dir):
     out = tmp_path / "mlp"
-    run_cli("train", "notmnist", "--model", "mlp", "--permute", "--permutation-seed", "3", "--epochs", "1",
-            "--train-limit", "2000", "--data", notmnist_dir, "--out", out)
+    run_cli(
+        "train",
+        "notmnist",
+        "--model",
+        "mlp",
+        "--permute",
+        "--permutation-seed",
+        "3",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "2000",
+        "--data",
+        notmnist_dir,
+        "--out",
+        out,
+    )
     meta = json.loads((out / "meta.json").read_text())
     assert meta["preprocessing"]["permutation"] == {"applied": True, "seed": 3, "num_pixels": 784}
     result = json.loads(run_cli("evaluate", out, "--data", notmnist_dir, "--json").stdout)
@@ -44,8 +60,14 @@ def test_predict_real_letters_and_survives_bad_files(tmp_path, small_checkpoint,
     border = lambda a: np.median(np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]))
     letter = next(a for a in test.images[:, 0].numpy() if border(a) < 30 and a.mean() > 40)
     img = Image.fromarray(letter)
-    variants = [img, img.convert("RGB"), img.convert("RGBA"), Image.fromarray(255 - letter),
-                Image.fromarray(letter.astype(np.uint16) * 257), img.resize((280, 280), Image.NEAREST)]
+    variants = [
+        img,
+        img.convert("RGB"),
+        img.convert("RGBA"),
+        Image.fromarray(255 - letter),
+        Image.fromarray(letter.astype(np.uint16) * 257),
+        img.resize((280, 280), Image.NEAREST),
+    ]
     files = []
     for i, variant in enumerate(variants):
         files.append(tmp_path / f"{i}.png")
@@ -66,7 +88,7 @@ def test_predict_real_letters_and_survives_bad_files(tmp_path, small_checkpoint,
 
 
 def shipped_cells() -> dict:
-    from core.results import by_cell, collect_runs, comparison_rows
+    from core.study.notmnist_summary import by_cell, collect_runs, comparison_rows
 
     return by_cell(comparison_rows(collect_runs(SHIPPED)))
 
@@ -75,12 +97,12 @@ def test_every_configuration_ships_three_seeds_and_the_median_seeds_weights():
     cells = shipped_cells()
     assert set(cells) == {(m, p) for m in ("CNN", "MLP") for p in ("original", "permuted")}
     for row in cells.values():
-        assert len(row["seeds"]) >= 3 and row["test_std"] is not None and row["unseen_std"] is not None
-        assert (row["median_path"] / "model.safetensors").is_file()
+        assert len(row.seeds) >= 3 and row.test_std is not None and row.unseen_std is not None
+        assert (row.median.path / "model.safetensors").is_file()
     tracked = subprocess.run(["git", "ls-files", "checkpoints/notmnist"], cwd=ROOT, capture_output=True, text=True)
     weights = {ROOT / Path(line).parent for line in tracked.stdout.split() if line.endswith("model.safetensors")}
     if tracked.returncode == 0 and tracked.stdout:  # in a git checkout: only the median seeds' weights ship
-        assert weights == {row["median_path"] for row in cells.values()}
+        assert weights == {row.median.path for row in cells.values()}
 
 
 @pytest.mark.parametrize("model", ["CNN", "MLP"])
@@ -89,8 +111,8 @@ def test_shipped_median_checkpoints_reproduce_their_accuracy(model, notmnist_dir
     acc = {}
     for pixels in ("original", "permuted"):
         row = shipped_cells()[(model, pixels)]
-        result = json.loads(run_cli("evaluate", row["median_path"], "--data", notmnist_dir, "--json").stdout)
-        assert result["accuracy"] == pytest.approx(row["median_meta"]["metrics"]["test"]["accuracy"], abs=1e-3)
+        result = json.loads(run_cli("evaluate", row.median.path, "--data", notmnist_dir, "--json").stdout)
+        assert result["accuracy"] == pytest.approx(row.median.test.accuracy, abs=1e-3)
         acc[pixels] = result["accuracy"]
     if model == "CNN":  # the study: ~93 % original, ~90 % permuted
         assert acc["original"] >= 0.94 and acc["permuted"] >= 0.88 and acc["original"] - acc["permuted"] >= 0.02
@@ -99,11 +121,27 @@ def test_shipped_median_checkpoints_reproduce_their_accuracy(model, notmnist_dir
 
 
 def test_seeds_command_trains_every_configuration_and_resumes(tmp_path, notmnist_dir):
-    args = ["seeds", "notmnist", "--seeds", "0", "1", "--epochs", "1", "--train-limit", "800", "--test-limit", "300",
-            "--data", notmnist_dir, "--out", tmp_path]
+    args = [
+        "seeds",
+        "notmnist",
+        "--seeds",
+        "0",
+        "1",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "800",
+        "--test-limit",
+        "300",
+        "--data",
+        notmnist_dir,
+        "--out",
+        tmp_path,
+    ]
     out = run_cli(*args).stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        f"{m}-{p}-s{s}" for m in ("cnn", "mlp") for p in ("original", "permuted0") for s in (0, 1))
+        f"{m}-{p}-s{s}" for m in ("cnn", "mlp") for p in ("original", "permuted0") for s in (0, 1)
+    )
     assert len([line for line in out.splitlines() if line.startswith(("CNN ", "MLP ")) and " ± " in line]) == 4
     again = run_cli(*args)
     assert again.stderr.count("already complete, skipped") == 8

@@ -1,12 +1,12 @@
-import time
-
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from core import notmnist
-from core.data import DataSourceError, load_split, unseen_mask
+from core.data import notmnist
+from core.data.cache import load_split
+from core.data.sources import unseen_mask
+from core.errors import DataSourceError
 
 
 def test_real_splits_decode_to_uint8_tensors(notmnist_data):
@@ -20,11 +20,32 @@ def test_real_splits_decode_to_uint8_tensors(notmnist_data):
     assert 60 < train.images.float().mean() < 160  # real glyphs, neither blank nor saturated
 
 
-def test_second_load_comes_from_the_disk_cache_fast(notmnist_dir, notmnist_data):
-    start = time.perf_counter()
+def test_second_load_comes_from_the_disk_cache(notmnist_dir, notmnist_data, monkeypatch):
+    import core.data.cache
+
+    def no_decoding(*args):
+        raise AssertionError("decoded again instead of reading the cache")
+
+    monkeypatch.setattr(core.data.cache, "read_split", no_decoding)
     again = load_split(notmnist.SPEC, str(notmnist_dir), "test")
-    assert time.perf_counter() - start < 1.0
     assert torch.equal(again.images, notmnist_data["test"].images)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_a_damaged_cache_file_is_deleted_and_rebuilt(tmp_path, monkeypatch, caplog, damage):
+    from core.data.cache import cache_path
+
+    monkeypatch.setenv("STUDY_CACHE_DIR", str(tmp_path / "cache"))
+    good = load_split(notmnist.SPEC, "bundled", "test")
+    path = cache_path(good.source, "test", 28)
+    data = path.read_bytes()
+    path.write_bytes({"truncate": data[:-10], "garbage": b"x" * len(data), "empty": b""}[damage])
+    with caplog.at_level("WARNING", logger="core.data.cache"):
+        again = load_split(notmnist.SPEC, "bundled", "test")
+    assert torch.equal(again.images, good.images) and torch.equal(again.labels, good.labels)
+    notices = [r.getMessage() for r in caplog.records if r.name == "core.data.cache"]
+    assert len(notices) == 1 and "damaged" in notices[0] and "\n" not in notices[0]
+    assert path.read_bytes() == data  # rebuilt, byte for byte
 
 
 def test_duplicates_shared_by_train_and_test_are_found(notmnist_data):
@@ -67,9 +88,9 @@ def test_unknown_class_folder_is_a_clear_error(tmp_path):
 
 
 def test_unreachable_hub_says_so_and_names_the_variable(monkeypatch):
-    import core.data
+    import core.data.sources
 
-    monkeypatch.setattr(core.data, "_hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(core.data.sources, "_hub_reachable", lambda timeout=3.0: False)
     with pytest.raises(DataSourceError, match="NOTMNIST_DATA") as err:
         load_split(notmnist.SPEC, "someone/not-cached-dataset", "train")
     assert "hub" in str(err.value) and "\n" not in str(err.value)

@@ -1,5 +1,6 @@
 """End to end in a real browser: headless Chromium with a fake camera playing a real face, the app on a free
 loopback port, START clicked in the component's iframe, annotated frames back in the <video> element."""
+
 import os
 import shutil
 import socket
@@ -17,9 +18,17 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 COMPONENT = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
 CYCLES = 4  # START/STOP cycles: streamlit-webrtc 0.72.1+ dropped about one START in ten
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run",
-                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
 # Pixels of the drawn box colours after video compression: green (sure) or orange (unsure), as RGB.
 COUNT_BOX_PIXELS = """(video) => {
   const c = document.createElement('canvas'); c.width = video.videoWidth; c.height = video.videoHeight;
@@ -49,9 +58,25 @@ def app_server(tmp_path, emotion_checkpoint):
     port = free_port()
     log = open(tmp_path / "server.log", "w")
     env = {**os.environ, "STUDY_RUNS_DIR": str(runs)}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-                             "--server.address", "127.0.0.1", "--server.port", str(port)],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "streamlit_app.py",
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -87,7 +112,8 @@ def start_and_wait_for_faces(page, attempts: int = 3) -> int:
         try:
             page.wait_for_function(
                 "() => [...document.querySelectorAll('h3')].some(h => / · \\d+%|no face found/.test(h.innerText))",
-                timeout=25_000)
+                timeout=25_000,
+            )
             return attempt
         except Exception:
             iframe.get_by_role("button", name="STOP").click(timeout=10_000)
@@ -100,8 +126,11 @@ def test_live_webcam_round_trip_in_chromium(app_server, tmp_path):
     url, server_log = app_server
     video_file = write_y4m(tmp_path / "face.y4m")
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=BROWSER_ARGS + [f"--use-file-for-fake-video-capture={video_file}"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=BROWSER_ARGS + [f"--use-file-for-fake-video-capture={video_file}"],
+        )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{url}/webcam")
@@ -111,8 +140,10 @@ def test_live_webcam_round_trip_in_chromium(app_server, tmp_path):
                 clicks.append(start_and_wait_for_faces(page))
                 labels = page.locator("h3").all_inner_texts()
                 assert any("·" in t for t in labels), labels  # "<emotion> · NN%": a face and its emotion
-                assert any(t.split(" · ")[0] in ("angry", "disgusted", "fearful", "happy", "neutral", "sad",
-                                                 "surprised") for t in labels), labels
+                assert any(
+                    t.split(" · ")[0] in ("angry", "disgusted", "fearful", "happy", "neutral", "sad", "surprised")
+                    for t in labels
+                ), labels
                 assert page.get_by_text("frames/s").count() >= 1
                 # The returned video carries the drawn box: the frames made the round trip.
                 frame = component_frame(page)

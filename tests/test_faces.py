@@ -1,4 +1,5 @@
 """Face finding and emotion reading on real photos; smoothing; bad inputs; the video callback."""
+
 import io
 
 import av
@@ -6,8 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.faces import BOX_COLOUR, LOW_COLOUR, EmotionDetector, FaceTracker, draw_faces, iou, square_box
-from core.images import ImageLoadError, open_image, to_rgb_array
+from core.data.images import open_image, to_rgb_array
+from core.errors import ImageLoadError
+from core.inference.emotions import BOX_COLOUR, LOW_COLOUR, EmotionDetector, draw_faces
+from core.inference.faces import FaceTracker, iou, square_box
 from tests.fake_camera import face_frame
 
 skimage_data = pytest.importorskip("skimage.data")
@@ -85,7 +88,7 @@ def test_bad_or_unusual_uploads(make, detector, tmp_path):
         photo.convert("CMYK").save(buf, format="JPEG")
         data = buf.getvalue()
     elif make == "16bit":
-        Image.fromarray((np.asarray(photo.convert("L")).astype(np.uint16) * 257)).save(buf, format="PNG")
+        Image.fromarray(np.asarray(photo.convert("L")).astype(np.uint16) * 257).save(buf, format="PNG")
         data = buf.getvalue()
     elif make == "rgba":
         photo.convert("RGBA").save(buf, format="PNG")
@@ -104,20 +107,28 @@ def test_bad_or_unusual_uploads(make, detector, tmp_path):
     assert len(detector.detect(rgb, order="rgb")) >= 1
 
 
-def test_video_frame_callback_on_synthetic_frames(emotion_checkpoint, monkeypatch):
-    """The page's callback, fed av.VideoFrames as streamlit-webrtc does, returns annotated frames."""
-    detector = EmotionDetector(emotion_checkpoint)
-    frames = [av.VideoFrame.from_ndarray(face_frame(dx=d), format="bgr24") for d in (0, 4, 8)]
-    outs = []
-    for frame in frames:
-        image = frame.to_ndarray(format="bgr24")
-        faces = detector.process(image)
-        out = av.VideoFrame.from_ndarray(draw_faces(image, faces), format="bgr24")
-        outs.append((faces, out))
-    assert all(len(f) >= 1 for f, _ in outs)
-    assert outs[0][0][0].track_id == outs[2][0][0].track_id  # the same face across frames
-    arr = outs[-1][1].to_ndarray(format="bgr24")
+def test_video_frame_callback_on_synthetic_frames(emotion_checkpoint):
+    """The webcam page's own callback, fed av.VideoFrames as streamlit-webrtc does, returns annotated frames and
+    sends each frame's reading through the queue (the newest few kept)."""
+    import queue
+
+    from pages.webcam import make_frame_callback
+
+    results: queue.Queue = queue.Queue(maxsize=2)
+    callback = make_frame_callback(EmotionDetector(emotion_checkpoint), results)
+    outs = [callback(av.VideoFrame.from_ndarray(face_frame(dx=d), format="bgr24")) for d in (0, 4, 8)]
+    items = [results.get_nowait() for _ in range(results.qsize())]
+    assert len(items) == 2 and items[0]["time"] <= items[1]["time"]  # the oldest reading was dropped
+    assert all(len(item["faces"]) >= 1 and item["ms"] > 0 for item in items)
+    arr = outs[-1].to_ndarray(format="bgr24")
     assert arr.shape == (480, 640, 3) and box_pixels(arr) > 100
+
+
+def test_tracker_keeps_one_face_across_moving_frames(emotion_checkpoint):
+    detector = EmotionDetector(emotion_checkpoint)
+    faces = [detector.process(face_frame(dx=d)) for d in (0, 4, 8)]
+    assert all(len(f) >= 1 for f in faces)
+    assert faces[0][0].track_id == faces[2][0].track_id  # the same face across frames
 
 
 def test_the_shipped_default_emotion_model(fer_dir):
@@ -126,14 +137,20 @@ def test_the_shipped_default_emotion_model(fer_dir):
     import subprocess
     import sys
 
-    from core.faces import emotion_checkpoints
+    from core.runs.index import best_first, find_runs
     from tests.conftest import ROOT
 
-    shipped = emotion_checkpoints(ROOT / "checkpoints")
+    shipped = best_first(find_runs(ROOT / "checkpoints", task="fer", loadable=True))
     assert shipped, "no emotion model with weights is shipped under checkpoints/"
-    path = shipped[0][0]
-    out = subprocess.run([sys.executable, "-m", "core", "evaluate", str(path), "--data", str(fer_dir), "--json"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout
+    path = shipped[0].path
+    out = subprocess.run(
+        [sys.executable, "-m", "core", "evaluate", str(path), "--data", str(fer_dir), "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
     result = json.loads(out)
     assert result["n"] == 3589 and result["accuracy"] >= 0.58
     assert result["ci_low"] < result["accuracy"] < result["ci_high"]

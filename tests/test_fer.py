@@ -1,4 +1,5 @@
 """The emotion study on small slices of the real FER-2013 data."""
+
 import dataclasses
 import json
 
@@ -8,15 +9,17 @@ import torch
 import torchvision
 from PIL import Image
 
-from core import fer
-from core.backbones import IMAGENET_MEAN, IMAGENET_STD, GrayToRGBConv, WeightsUnavailable
-from core.callbacks import Callback
-from core.checkpoint import load_checkpoint
 from core.config import FREEZE_DEPTHS, Experiment
-from core.data import load_split
+from core.data import fer
+from core.data.cache import load_split
+from core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from core.engine.callbacks import Callback
+from core.engine.loop import run_experiment
+from core.errors import DataSourceError, WeightsUnavailable
 from core.models import build_model
-from core.sweep import read_sweep, run_sweep
-from core.train import run_experiment
+from core.models.backbones import GrayToRGBConv
+from core.runs.checkpoint import load_checkpoint
+from core.study.sweep import read_sweep, run_sweep
 from tests.conftest import slices
 
 
@@ -27,8 +30,13 @@ def test_real_splits_follow_the_standard_protocol(fer_data):
     assert fer_data["train"].images.shape[1:] == (1, 48, 48) and fer_data["train"].images.dtype == torch.uint8
 
 
-def write_kaggle_tree(root, data, usage_names=True, per_class=6, naming=("angry", "disgust", "fear", "happy",
-                                                                        "neutral", "sad", "surprise")):
+def write_kaggle_tree(
+    root,
+    data,
+    usage_names=True,
+    per_class=6,
+    naming=("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"),
+):
     """The Kaggle download's layout, from real faces: train/<class>/, test/<class>/."""
     counts = {}
     for split, part, prefixes in (("train", "train", ["Training"]), ("test", "test", ["PublicTest", "PrivateTest"])):
@@ -38,8 +46,9 @@ def write_kaggle_tree(root, data, usage_names=True, per_class=6, naming=("angry"
             idx = np.flatnonzero(labels == c)[: per_class * len(prefixes)]
             for j, i in enumerate(idx):
                 prefix = prefixes[j % len(prefixes)] if usage_names else "im"
-                Image.fromarray(data[part].images[i, 0].numpy()).save(root / split / folder / f"{prefix}_{i}.jpg",
-                                                                      quality=95)
+                Image.fromarray(data[part].images[i, 0].numpy()).save(
+                    root / split / folder / f"{prefix}_{i}.jpg", quality=95
+                )
                 counts[(split, prefix)] = counts.get((split, prefix), 0) + 1
     return counts
 
@@ -55,8 +64,9 @@ def test_kaggle_folders_with_usage_names_use_public_and_private_test(tmp_path, f
 
 
 def test_kaggle_folders_without_usage_names_carve_a_seeded_stratified_validation(tmp_path, fer_data):
-    write_kaggle_tree(tmp_path, fer_data, usage_names=False, per_class=10,
-                      naming=fer.EMOTIONS)  # the other spelling of the class folders
+    write_kaggle_tree(
+        tmp_path, fer_data, usage_names=False, per_class=10, naming=fer.EMOTIONS
+    )  # the other spelling of the class folders
     train = load_split(fer.SPEC, str(tmp_path), "train")
     val = load_split(fer.SPEC, str(tmp_path), "validation")
     test = load_split(fer.SPEC, str(tmp_path), "test")
@@ -69,7 +79,7 @@ def test_kaggle_folders_without_usage_names_carve_a_seeded_stratified_validation
 
 def test_no_source_set_is_one_clear_sentence(monkeypatch):
     monkeypatch.delenv("FER_DATA", raising=False)
-    with pytest.raises(Exception, match="FER_DATA") as err:
+    with pytest.raises(DataSourceError, match="FER_DATA") as err:
         load_split(fer.SPEC, None, "train")
     assert "\n" not in str(err.value)
 
@@ -78,8 +88,9 @@ def test_gray_input_conv_equals_rgb_repeat_and_imagenet_normalisation():
     torch.manual_seed(0)
     conv = torchvision.models.resnet18().conv1
     gray = torch.rand(3, 1, 40, 40)
-    rgb = (gray.repeat(1, 3, 1, 1) - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(
-        IMAGENET_STD).view(1, 3, 1, 1)
+    rgb = (gray.repeat(1, 3, 1, 1) - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(
+        1, 3, 1, 1
+    )
     assert torch.allclose(GrayToRGBConv(conv)(gray), conv(rgb), atol=1e-5)  # borders included
 
 
@@ -112,8 +123,9 @@ def test_freeze_depth_freezes_exactly_its_prefix(arch, depth):
 
 def test_pretrained_without_weights_says_how_to_get_them(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setattr("torch.hub.load_state_dict_from_url",
-                        lambda *a, **k: (_ for _ in ()).throw(OSError("no network")))
+    monkeypatch.setattr(
+        "torch.hub.load_state_dict_from_url", lambda *a, **k: (_ for _ in ()).throw(OSError("no network"))
+    )
     with pytest.raises(WeightsUnavailable, match="resnet18-f37072fd.pth") as err:
         build_model(Experiment(task="fer", model="resnet18", pretrained=True), 7)
     assert "--weights" in str(err.value) and "\n" not in str(err.value)
@@ -133,63 +145,87 @@ class StopAfter(Callback):
 
 
 def test_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path, fer_data, fer_dir):
-    config = Experiment(task="fer", model="resnet18", img_size=32, epochs=3, batch_size=32, data=str(fer_dir),
-                        lr_schedule="cosine", erasing=0.5, rotation=10)
+    config = Experiment(
+        task="fer",
+        model="resnet18",
+        img_size=32,
+        epochs=3,
+        batch_size=32,
+        data=str(fer_dir),
+        lr_schedule="cosine",
+        erasing=0.5,
+        rotation=10,
+    )
     data = slices(fer_data, 160, 64)
-    straight, meta = run_experiment(config, tmp_path / "straight", data=data)
+    straight, run = run_experiment(config, tmp_path / "straight", data=data)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(config, tmp_path / "resumed", callbacks=[StopAfter(2)], data=data)
     assert (tmp_path / "resumed" / "last").is_dir()
-    resumed, meta2 = run_experiment(config, tmp_path / "resumed", data=data, resume=True)
+    resumed, run2 = run_experiment(config, tmp_path / "resumed", data=data, resume=True)
     for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), k
-    assert [h["eval_accuracy"] for h in meta["history"]] == [h["eval_accuracy"] for h in meta2["history"]]
+    assert [h["eval_accuracy"] for h in run.history] == [h["eval_accuracy"] for h in run2.history]
     assert not (tmp_path / "resumed" / "last").exists()  # a finished run keeps only its checkpoint
-    assert meta2["best_epoch"] == max(meta2["history"], key=lambda h: h["eval_accuracy"])["epoch"]
+    assert run2.best_epoch == max(run2.history, key=lambda h: h["eval_accuracy"])["epoch"]
     loaded, _ = load_checkpoint(tmp_path / "resumed")
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), resumed.state_dict().values()))
 
 
 def test_pretrained_mobilenet_beats_scratch_after_one_epoch(imagenet_mobilenet, fer_data, fer_dir):
     data = slices(fer_data, 1500, 400)
-    base = Experiment(task="fer", model="mobilenet_v2", img_size=64, epochs=1, data=str(fer_dir),
-                      lr_schedule="constant", bf16=False)
+    base = Experiment(
+        task="fer", model="mobilenet_v2", img_size=64, epochs=1, data=str(fer_dir), lr_schedule="constant", bf16=False
+    )
     _, scratch = run_experiment(base, data=data)
     _, pretrained = run_experiment(dataclasses.replace(base, pretrained=True), data=data)
-    s, p = scratch["metrics"]["test"]["accuracy"], pretrained["metrics"]["test"]["accuracy"]
+    s, p = scratch.test.accuracy, pretrained.test.accuracy
     assert p > s + 0.03, (s, p)
-    assert pretrained["metrics"]["test"]["ci_low"] <= p <= pretrained["metrics"]["test"]["ci_high"]
+    assert pretrained.test.ci_low <= p <= pretrained.test.ci_high
 
 
-def test_sweep_runs_rows_skips_finished_ones_and_summarises(tmp_path, fer_data, fer_dir, imagenet_mobilenet):
+def test_sweep_runs_rows_skips_finished_ones_and_summarises(tmp_path, fer_data, fer_dir, imagenet_mobilenet, caplog):
     base = Experiment(task="fer", model="mobilenet_v2", img_size=32, epochs=1, batch_size=64, data=str(fer_dir))
     data = slices(fer_data, 200, 64)
-    lines = []
-    run_sweep(base, tmp_path / "sweep", rows=["scratch", "all"], data=data, log=lines.append)
-    summary, metas = read_sweep(tmp_path / "sweep")
+    run_sweep(base, tmp_path / "sweep", rows=["scratch", "all"], data=data)
+    summary, records = read_sweep(tmp_path / "sweep")
     status = {r["row"]: r["status"] for r in summary["rows"]}
-    assert status == {"scratch": "complete", "none": "missing", "layer1": "missing", "layer2": "missing",
-                      "layer3": "missing", "all": "complete"}
-    assert metas["all"]["trainable_parameters"] < metas["scratch"]["trainable_parameters"] / 50
+    assert status == {
+        "scratch": "complete",
+        "none": "missing",
+        "layer1": "missing",
+        "layer2": "missing",
+        "layer3": "missing",
+        "all": "complete",
+    }
+    assert records["all"].trainable_parameters < records["scratch"].trainable_parameters / 50
     assert json.loads((tmp_path / "sweep" / "sweep.json").read_text())["rows"][0]["test"]["accuracy"] >= 0
-    lines.clear()
-    run_sweep(base, tmp_path / "sweep", rows=["scratch"], data=data, log=lines.append)
-    assert lines == ["[scratch] already complete, skipped"]
+    caplog.clear()
+    with caplog.at_level("INFO", logger="core.study.sweep"):
+        run_sweep(base, tmp_path / "sweep", rows=["scratch"], data=data)
+    assert [r.getMessage() for r in caplog.records] == ["[scratch] already complete, skipped"]
 
 
 def test_unavailable_rows_come_with_the_one_command_that_fills_them(tmp_path, fer_data, fer_dir, monkeypatch):
     import shlex
 
-    from core.cli import _experiment_from_args, build_parser
-    from core.sweep import sweep_command
+    from core.cli import build_parser, experiment_from_args
+    from core.study.sweep import sweep_command
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setattr("torch.hub.load_state_dict_from_url",
-                        lambda *a, **k: (_ for _ in ()).throw(OSError("no network")))
-    base = Experiment(task="fer", model="resnet18", img_size=40, epochs=3, lr_schedule="onecycle",
-                      label_smoothing=0.1, data=str(fer_dir))
+    monkeypatch.setattr(
+        "torch.hub.load_state_dict_from_url", lambda *a, **k: (_ for _ in ()).throw(OSError("no network"))
+    )
+    base = Experiment(
+        task="fer",
+        model="resnet18",
+        img_size=40,
+        epochs=3,
+        lr_schedule="onecycle",
+        label_smoothing=0.1,
+        data=str(fer_dir),
+    )
     folder = tmp_path / "sweep-resnet18-40px-3ep"
-    run_sweep(base, folder, rows=["layer1", "all"], data=slices(fer_data, 64, 32), log=lambda line: None)
+    run_sweep(base, folder, rows=["layer1", "all"], data=slices(fer_data, 64, 32))
     summary, _ = read_sweep(folder)
     rows = {r["row"]: r for r in summary["rows"]}
     assert rows["layer1"]["status"] == rows["all"]["status"] == "unavailable"
@@ -198,6 +234,6 @@ def test_unavailable_rows_come_with_the_one_command_that_fills_them(tmp_path, fe
     command = shlex.split(sweep_command(summary, folder))
     assert command[:3] == ["python", "-m", "core"]
     args = build_parser().parse_args(command[3:])
-    again = _experiment_from_args(args, pretrained=False, freeze="none")
+    again = experiment_from_args(args, pretrained=False, freeze="none")
     assert again.to_dict() == Experiment.from_dict({**summary["setting"], "pretrained": False}).to_dict()
     assert args.out is None  # the default folder name is this sweep's

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.images import ImageLoadError, open_image, prepare_image
+from core.data.images import open_image, prepare_image
+from core.errors import ImageLoadError
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@ import copy
 import torch
 
 from core.config import Experiment
+from core.data.permutation import inverse_permutation, make_permutation, permute_pixels
 from core.models import MLP, SmallCNN, build_model, count_parameters
-from core.permutation import inverse_permutation, make_permutation, permute_pixels
 
 
 def test_permutation_is_fixed_by_its_seed_and_invertible():

@@ -2,14 +2,15 @@ from pathlib import Path
 
 import pytest
 
-from core.report import END, START, results_section, update_readme
+from core.study.report import END, START, results_section, update_readme
 from tests.conftest import ROOT
 
 
 def test_readme_results_match_the_committed_meta_files():
     """Every number in the README's results section comes from checkpoints/*/meta.json."""
-    assert update_readme(ROOT / "README.md", ROOT / "checkpoints", check=True), \
+    assert update_readme(ROOT / "README.md", ROOT / "checkpoints", check=True), (
         "README.md results are out of date: run `python -m core report`"
+    )
 
 
 def test_report_reads_real_numbers_from_meta():
@@ -24,7 +25,7 @@ def test_report_reads_real_numbers_from_meta():
 def test_readme_figures_exist_and_are_regenerated_from_the_committed_results(tmp_path):
     import re
 
-    from core.figures import FiguresUnavailable, write_figures
+    from core.study.figures import FiguresUnavailable, write_figures
 
     text = (ROOT / "README.md").read_text()
     images = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", text)
@@ -43,7 +44,7 @@ def test_readme_figures_exist_and_are_regenerated_from_the_committed_results(tmp
 def test_checkpoints_the_readme_tells_users_to_load_ship_their_weights():
     import re
 
-    from core.checkpoint import has_weights
+    from core.runs.files import has_weights
 
     named = set(re.findall(r"(?:evaluate|predict) (checkpoints/notmnist/[\w-]+)", (ROOT / "README.md").read_text()))
     assert named

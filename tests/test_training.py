@@ -5,19 +5,21 @@ import pickle
 import pytest
 import torch
 
-from core.callbacks import Callback
-from core.checkpoint import CheckpointError, load_checkpoint, read_meta, save_checkpoint
 from core.config import Experiment
+from core.data.transforms import random_shift
+from core.engine.callbacks import Callback
+from core.engine.loop import run_experiment
+from core.errors import CheckpointError
 from core.models import MLP
-from core.train import run_experiment
-from core.transforms import random_shift
+from core.runs.checkpoint import load_checkpoint, save_checkpoint
+from core.runs.record import read_record
 from tests.conftest import slices
 
 
 def test_short_real_training_run_beats_chance_by_far(small_checkpoint):
-    _, _, meta = small_checkpoint
-    assert meta["metrics"]["test"]["accuracy"] > 0.75  # chance is 0.10
-    assert meta["history"][0]["train_loss"] < 2.3  # below the loss of a uniform guess (ln 10)
+    _, _, run = small_checkpoint
+    assert run.test.accuracy > 0.75  # chance is 0.10
+    assert run.history[0]["train_loss"] < 2.3  # below the loss of a uniform guess (ln 10)
 
 
 def test_callbacks_see_every_batch_and_epoch(notmnist_data, notmnist_dir):
@@ -61,12 +63,13 @@ def test_random_shift_moves_images_by_at_most_the_limit():
 
 
 def test_checkpoint_round_trip_gives_identical_predictions(small_checkpoint, notmnist_data):
-    path, model, meta = small_checkpoint
-    loaded, loaded_meta = load_checkpoint(path)
+    path, model, run = small_checkpoint
+    loaded, loaded_run = load_checkpoint(path)
     x = notmnist_data["test"].images[:32].float() / 255
     model.eval()
     assert torch.equal(loaded(x), model(x))
-    assert loaded_meta["config"] == meta["config"] and loaded_meta["classes"] == list("ABCDEFGHIJ")
+    assert loaded_run.config == run.config and loaded_run.classes == list("ABCDEFGHIJ")
+    assert loaded_run.to_dict() == run.to_dict()  # the record survives the round trip through meta.json
     on_disk = json.loads((path / "meta.json").read_text())
     for key in ("config", "preprocessing", "history", "metrics", "training_seconds", "git_commit"):
         assert key in on_disk
@@ -114,7 +117,7 @@ def test_truncated_weights_and_other_architectures_are_refused(small_checkpoint,
         load_checkpoint(cut)
 
     other = tmp_path / "other"
-    save_checkpoint(other, MLP(), read_meta(src))  # MLP weights, meta says CNN
+    save_checkpoint(other, MLP(), read_record(src))  # MLP weights, meta says CNN
     with pytest.raises(CheckpointError, match="do not fit a 'cnn' model"):
         load_checkpoint(other)
 

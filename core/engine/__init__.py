@@ -1,0 +1,1 @@
+"""Training: the loop, evaluation, optimiser/scheduler/loss, resume state, callbacks and estimates."""

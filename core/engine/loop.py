@@ -1,0 +1,242 @@
+"""One training loop for every model: load_data, train_one_epoch, evaluate, run_experiment.
+
+A run with an output directory saves its state after every epoch (`last/`, atomically), keeps the best epoch
+by validation accuracy as the checkpoint (the last epoch when the task has no validation split), and can be
+resumed from `last/` with results identical to an uninterrupted run. Task specifics come from
+core.data.tasks (data, transform, preprocessing) and core.models (the network and its memory layout).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.optim.lr_scheduler import LRScheduler
+
+from ..config import Experiment
+from ..data.cache import load_split
+from ..data.sources import ImageSplit, unseen_mask
+from ..data.tasks import batch_transform, get_task
+from ..data.transforms import BatchTransform
+from ..errors import StudyError
+from ..inference.runtime import autocast, device, predict_logits
+from ..models import build_model, count_parameters, memory_format
+from ..runs.checkpoint import save_checkpoint
+from ..runs.files import WEIGHTS_FILE, git_commit, save_weights
+from ..runs.record import DataInfo, RunRecord, SplitMetrics, record_from_dict
+from .callbacks import Callback
+from .metrics import bootstrap_ci, classification_metrics
+from .optim import make_loss, make_optimizer, make_scheduler, steps_per_epoch
+from .resume import LAST_DIR, Best, can_resume, load_last, save_last
+
+
+class TrainingDiverged(StudyError):
+    """The loss became NaN or infinite: the run is stopped and never recorded as complete."""
+
+
+def load_data(config: Experiment) -> dict[str, ImageSplit]:
+    """Every split of the task, from the uint8 cache; train_limit/test_limit keep a prefix."""
+    spec = get_task(config.task).spec
+    return {
+        name: load_split(spec, config.data, name).head(config.train_limit if name == "train" else config.test_limit)
+        for name in spec.splits
+    }
+
+
+def train_one_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: LRScheduler,
+    loss_fn: nn.Module,
+    data: ImageSplit,
+    transform: BatchTransform,
+    config: Experiment,
+    generator: torch.Generator,
+    epoch: int,
+    callbacks: Iterable[Callback] = (),
+) -> dict[str, Any]:
+    model.train()
+    dev = next(model.parameters()).device
+    loss_fn = loss_fn.to(dev)
+    order = torch.randperm(len(data), generator=generator)
+    steps = steps_per_epoch(len(data), config)
+    total_loss, correct = 0.0, 0
+    for step in range(steps):
+        idx = order[step * config.batch_size : (step + 1) * config.batch_size]
+        x = transform.train(data.images[idx], generator).to(dev, non_blocking=True)
+        y = data.labels[idx].to(dev, non_blocking=True)
+        with autocast(dev, bool(config.bf16)):
+            logits = model(x)
+        loss = loss_fn(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        value = loss.item()
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                f"the loss became {value} in epoch {epoch}, step {step + 1}; the run is stopped "
+                f"(try a lower learning rate than {config.lr:g})"
+            )
+        total_loss += value * len(idx)
+        correct += int((logits.argmax(1) == y).sum().item())
+        for cb in callbacks:
+            cb.on_batch_end(epoch, step + 1, steps, value)
+    return {
+        "train_loss": total_loss / len(data),
+        "train_accuracy": correct / len(data),
+        "lr": optimizer.param_groups[0]["lr"],
+    }
+
+
+def evaluate(
+    model: nn.Module,
+    data: ImageSplit,
+    transform: BatchTransform,
+    bf16: bool = True,
+    train: ImageSplit | None = None,
+    confidence: bool = False,
+) -> dict[str, Any]:
+    """Loss and classification metrics on a split; with `train`, also on the images unseen in train;
+    with `confidence`, a 95 % bootstrap interval on accuracy."""
+    model.eval()
+    logits = predict_logits(model, data.images, transform.eval, bf16)
+    preds = logits.argmax(1)
+    metrics = classification_metrics(data.labels.numpy(), preds.numpy(), data.classes)
+    metrics["loss"] = float(F.cross_entropy(logits, data.labels).item()) if len(data) else float("nan")
+    metrics["split"] = data.split
+    metrics["split_origin"] = data.origin
+    if confidence:
+        metrics["ci_low"], metrics["ci_high"] = bootstrap_ci((preds == data.labels).numpy())
+    if train is not None:
+        mask = unseen_mask(data, train)
+        metrics["unseen"] = {
+            "n": int(mask.sum()),
+            "accuracy": float((preds[mask] == data.labels[mask]).float().mean()) if mask.any() else None,
+        }
+    return metrics
+
+
+def _check_finite(model: nn.Module, epoch: int) -> None:
+    if not all(torch.isfinite(p).all() for p in model.parameters()):
+        raise TrainingDiverged(f"a weight became NaN or infinite in epoch {epoch}; the run is stopped")
+
+
+def run_experiment(
+    config: Experiment,
+    out_dir: str | Path | None = None,
+    callbacks: Iterable[Callback] = (),
+    data: dict[str, ImageSplit] | None = None,
+    resume: bool = False,
+) -> tuple[nn.Module, RunRecord]:
+    """Train `config` to the end and evaluate it; with out_dir, checkpoint every epoch and keep the best."""
+    callbacks = list(callbacks)
+    out = Path(out_dir) if out_dir is not None else None
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    splits = data or load_data(config)
+    train = splits["train"]
+    select_on = "validation" if "validation" in splits else "test"
+    dev = device()
+    model = build_model(config, num_classes=len(train.classes)).to(dev).to(memory_format=memory_format(config))
+    optimizer = make_optimizer(model, config)
+    steps = steps_per_epoch(len(train), config)
+    scheduler = make_scheduler(optimizer, config, steps)
+    loss_fn = make_loss(config, train)
+    transform = batch_transform(config)
+    history: list[dict[str, Any]] = []
+    best = Best()
+    first_epoch = 1
+    if resume and out is not None and can_resume(out):
+        done, history, best = load_last(out, config, model, optimizer, scheduler, generator)
+        first_epoch = done + 1
+    for cb in callbacks:
+        cb.on_train_begin(
+            {
+                "run": config.name,
+                "config": config.to_dict(),
+                "epochs": config.epochs,
+                "first_epoch": first_epoch,
+                "steps": steps,
+                "sizes": {k: len(v) for k, v in splits.items()},
+            }
+        )
+    started = time.time()
+    for epoch in range(first_epoch, config.epochs + 1):
+        t0 = time.time()
+        record = train_one_epoch(
+            model, optimizer, scheduler, loss_fn, train, transform, config, generator, epoch, callbacks
+        )
+        _check_finite(model, epoch)
+        ev = evaluate(model, splits[select_on], transform, bool(config.bf16))
+        record.update(
+            epoch=epoch,
+            eval_split=select_on,
+            eval_loss=ev["loss"],
+            eval_accuracy=ev["accuracy"],
+            eval_macro_f1=ev["macro_f1"],
+            seconds=time.time() - t0,
+        )
+        history.append(record)
+        # Keep the best epoch by validation accuracy. Without a validation split (notMNIST) nothing is
+        # selected on test: the last epoch is the model.
+        if select_on != "validation" or ev["accuracy"] > best.accuracy:
+            weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            best = Best(epoch, ev["accuracy"], weights)
+            if out is not None:
+                save_weights(out / WEIGHTS_FILE, weights)
+        if out is not None:
+            save_last(out, config, model, optimizer, scheduler, generator, epoch, history, best)
+        for cb in callbacks:
+            cb.on_epoch_end(epoch, record)
+
+    if best.weights is not None:
+        model.load_state_dict(best.weights)
+    final = {
+        name: evaluate(
+            model, split, transform, bool(config.bf16), confidence=True, train=train if name == "test" else None
+        )
+        for name, split in splits.items()
+        if name != "train"
+    }
+    run = RunRecord(
+        config=config,
+        classes=list(train.classes),
+        preprocessing=get_task(config.task).preprocessing(config),
+        data=DataInfo(train.source, {k: len(v) for k, v in splits.items()}, {k: v.origin for k, v in splits.items()}),
+        history=history,
+        metrics={},
+        best_epoch=best.epoch,
+        selected_on=select_on if select_on == "validation" else "last epoch",
+        num_parameters=count_parameters(model),
+        trainable_parameters=count_parameters(model, trainable=True),
+        training_seconds=round(sum(h["seconds"] for h in history), 1),
+        seconds_this_session=round(time.time() - started, 1),
+        device=str(dev),
+        torch_version=torch.__version__,
+        git_commit=git_commit(),
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        complete=True,
+    )
+    # The metrics go through the record's own validation, so what is saved is what every reader accepts.
+    run.metrics = record_from_dict({**run.to_dict(), "metrics": final}, Path("meta.json")).metrics
+    if out is not None:
+        save_checkpoint(out, model.cpu(), run)
+        shutil.rmtree(out / LAST_DIR, ignore_errors=True)
+    test: SplitMetrics | None = run.test
+    for cb in callbacks:
+        cb.on_train_end(
+            {
+                "accuracy": test.accuracy if test else None,
+                "out_dir": str(out) if out else None,
+                "training_seconds": run.training_seconds,
+            }
+        )
+    return model, run

@@ -1,0 +1,106 @@
+"""The state after each epoch (`last/` in the run folder), so a stopped run continues bit-identically."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import LRScheduler
+
+from ..config import Experiment
+from ..errors import CheckpointError, ConfigError
+from ..runs.files import WEIGHTS_FILE, atomic_write_bytes, read_tensor_pickle, read_weights, save_weights
+
+LAST_DIR = "last"  # per-epoch state for --resume; removed when the run completes
+STATE_FILE = "train_state.pt"
+# Settings that may differ on resume without changing the result (where the data is, free-form notes).
+RESUMABLE_CHANGES = ("data", "extra")
+
+
+@dataclass
+class Best:
+    """The epoch kept as the model so far (by validation accuracy, or the last epoch) and its weights."""
+
+    epoch: int | None = None
+    accuracy: float = -1.0
+    weights: dict[str, torch.Tensor] | None = None
+
+
+def can_resume(out_dir: str | Path | None) -> bool:
+    return out_dir is not None and (Path(out_dir) / LAST_DIR / STATE_FILE).is_file()
+
+
+def save_last(
+    out_dir: Path,
+    config: Experiment,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: LRScheduler,
+    generator: torch.Generator,
+    epoch: int,
+    history: list,
+    best: Best,
+) -> None:
+    """Everything needed to continue after `epoch`, written atomically (weights first, state last)."""
+    import io
+
+    last = out_dir / LAST_DIR
+    save_weights(last / WEIGHTS_FILE, model.state_dict())
+    state = {
+        "epoch": epoch,
+        "history": history,
+        "best_epoch": best.epoch,
+        "best_accuracy": best.accuracy,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "generator": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "config": config.to_dict(),
+    }
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(last / STATE_FILE, buffer.getvalue())
+
+
+def check_same_setting(saved: dict[str, Any] | None, config: Experiment, out_dir: Path) -> None:
+    """A resumed run must have the setting it started with, or its record would describe a run that never was."""
+    if saved is None:
+        return  # state written before settings were saved with it
+    now = config.to_dict()
+    differ = [k for k in now if k not in RESUMABLE_CHANGES and k in saved and saved[k] != now[k]]
+    if differ:
+        shown = ", ".join(f"{k} {saved[k]!r} -> {now[k]!r}" for k in differ)
+        raise ConfigError(
+            f"cannot resume {out_dir}: the setting differs from the saved run ({shown}); resume with "
+            "the same flags, or start fresh without --resume (and --overwrite)"
+        )
+
+
+def load_last(
+    out_dir: Path,
+    config: Experiment,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: LRScheduler,
+    generator: torch.Generator,
+) -> tuple[int, list, Best]:
+    last = out_dir / LAST_DIR
+    state = read_tensor_pickle(last / STATE_FILE)  # never unpickles code
+    check_same_setting(state.get("config"), config, out_dir)
+    try:
+        model.load_state_dict(read_weights(last))
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise CheckpointError(
+            f"the saved state in {last} does not fit this run ({type(exc).__name__}); start fresh without --resume"
+        ) from None
+    best = Best(state["best_epoch"], state["best_accuracy"])
+    if (out_dir / WEIGHTS_FILE).exists():
+        best.weights = read_weights(out_dir)
+    return state["epoch"], state["history"], best

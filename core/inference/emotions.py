@@ -1,0 +1,149 @@
+"""Faces in a frame and their emotions: core.inference.faces finds them, a FER checkpoint reads them.
+
+`EmotionDetector(checkpoint_dir).detect(frame)` -> faces, each with a box, a label and probabilities for all
+seven emotions. Crops go through the training pipeline's own preprocessing (core.data.images.prepare_image to the
+decoded size, then core.data.transforms.preprocess_faces), all faces of a frame in one forward pass.
+For video, `process(frame)` also smooths each face's probabilities over frames (matched by box overlap).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+from ..data.images import prepare_image
+from ..data.tasks import batch_transform
+from ..errors import CheckpointError
+from ..runs.checkpoint import load_checkpoint
+from .faces import Box, FaceFinder, FaceTracker, square_box, to_gray
+from .runtime import predict_logits
+
+
+@dataclass
+class Face:
+    box: Box
+    probabilities: dict[str, float]
+    label: str
+    confidence: float
+    low_confidence: bool
+    track_id: int | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "box": list(self.box),
+            "label": self.label,
+            "confidence": self.confidence,
+            "low_confidence": self.low_confidence,
+            "probabilities": self.probabilities,
+        }
+
+
+class EmotionDetector:
+    """A FER checkpoint plus a face finder: frames in, faces with emotions out."""
+
+    def __init__(
+        self,
+        checkpoint_dir: str | Path,
+        detect_width: int = 320,
+        margin: float = 1.2,
+        threshold: float = 0.4,
+        smoothing: float = 0.4,
+    ):
+        self.model, self.record = load_checkpoint(checkpoint_dir)
+        self.config = self.record.config
+        if self.config.task != "fer":
+            raise CheckpointError(f"{checkpoint_dir} is a {self.config.task} model, not an emotion (fer) model")
+        self.checkpoint = Path(checkpoint_dir)
+        self.classes = list(self.record.classes)
+        self.decoded_size = self.record.decoded_size
+        self.transform = batch_transform(self.config)
+        self.finder = FaceFinder(detect_width)
+        self.margin = margin
+        self.threshold = threshold
+        self.tracker = FaceTracker(alpha=smoothing)
+
+    def for_session(self) -> EmotionDetector:
+        """The same model with its own face tracker (one per video stream; the model is shared)."""
+        twin = copy.copy(self)
+        twin.tracker = FaceTracker(alpha=self.tracker.alpha)
+        return twin
+
+    def prepare(self, crop_gray: np.ndarray) -> np.ndarray:
+        """A grayscale face crop -> the uint8 image the training data was decoded to (same function)."""
+        return prepare_image(Image.fromarray(crop_gray), self.decoded_size, invert="never")
+
+    def classify(self, crops: list[np.ndarray]) -> np.ndarray:
+        """Probabilities (N x 7) for grayscale face crops, in one forward pass."""
+        if not crops:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        batch = torch.from_numpy(np.stack([self.prepare(c) for c in crops]))[:, None]
+        logits = predict_logits(self.model, batch, self.transform.eval, bool(self.config.bf16))
+        return torch.softmax(logits, dim=1).numpy()
+
+    def _face(self, box: Box, p: np.ndarray, track_id: int | None = None) -> Face:
+        best = int(p.argmax())
+        return Face(
+            box,
+            {c: float(v) for c, v in zip(self.classes, p)},
+            self.classes[best],
+            float(p[best]),
+            bool(p[best] < self.threshold),
+            track_id,
+        )
+
+    def _boxes_and_probs(self, frame: np.ndarray, order: str) -> tuple[list[Box], np.ndarray]:
+        gray = to_gray(frame, order)
+        boxes = [square_box(b, gray.shape, self.margin) for b in self.finder.find(gray)]
+        crops = [gray[y : y + h, x : x + w] for x, y, w, h in boxes]
+        return boxes, self.classify(crops)
+
+    def detect(self, frame: np.ndarray, order: str = "bgr") -> list[Face]:
+        """Every face in one image (no smoothing)."""
+        boxes, probs = self._boxes_and_probs(frame, order)
+        return [self._face(b, p) for b, p in zip(boxes, probs)]
+
+    def process(self, frame: np.ndarray, order: str = "bgr") -> list[Face]:
+        """Every face in a video frame, probabilities smoothed over the previous frames."""
+        boxes, probs = self._boxes_and_probs(frame, order)
+        return [self._face(b, p, tid) for b, (tid, p) in zip(boxes, self.tracker.update(boxes, probs))]
+
+    def classify_face_image(self, image: Image.Image) -> Face:
+        """An image that is already a cropped face (--no-detect)."""
+        gray = np.asarray(image.convert("L"))
+        return self._face((0, 0, gray.shape[1], gray.shape[0]), self.classify([gray])[0])
+
+
+BOX_COLOUR = (0, 255, 0)  # BGR; the e2e test looks for this colour in the returned video
+LOW_COLOUR = (0, 200, 255)
+
+
+def draw_faces(frame: np.ndarray, faces: list[Face], order: str = "bgr") -> np.ndarray:
+    """A copy of the frame with each face boxed and labelled; 'no face found' when there is none."""
+    out = np.ascontiguousarray(frame.copy())
+    colour = (lambda c: c) if order == "bgr" else (lambda c: c[::-1])
+    scale = max(0.5, out.shape[1] / 900)
+    if not faces:
+        cv2.putText(
+            out,
+            "no face found",
+            (12, int(32 * scale)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            colour((0, 0, 255)),
+            max(1, int(2 * scale)),
+            cv2.LINE_AA,
+        )
+    for face in faces:
+        x, y, w, h = face.box
+        c = colour(LOW_COLOUR if face.low_confidence else BOX_COLOUR)
+        cv2.rectangle(out, (x, y), (x + w, y + h), c, max(2, int(3 * scale)))
+        text = f"{face.label} {face.confidence:.0%}" + (" (unsure)" if face.low_confidence else "")
+        ty = y - 8 if y > 30 * scale else y + h + int(24 * scale)
+        cv2.putText(out, text, (x, ty), cv2.FONT_HERSHEY_SIMPLEX, scale * 0.8, c, max(1, int(2 * scale)), cv2.LINE_AA)
+    return out

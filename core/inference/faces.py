@@ -1,0 +1,121 @@
+"""Finding faces in frames and following them between frames (OpenCV's Haar cascade, box overlap)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+CASCADE_DIR: str = cv2.data.haarcascades  # type: ignore[attr-defined]  # opencv's stubs omit cv2.data
+CASCADE_FILE = Path(CASCADE_DIR) / "haarcascade_frontalface_default.xml"
+Box = tuple[int, int, int, int]  # x, y, width, height in frame pixels
+
+
+def to_gray(frame: np.ndarray, order: str = "bgr") -> np.ndarray:
+    """BGR/RGB/BGRA/RGBA or gray uint8 frame -> 2-D uint8 gray."""
+    if frame.ndim == 2:
+        return frame
+    if frame.ndim != 3 or frame.shape[2] not in (3, 4):
+        raise ValueError(f"expected an H x W x 3 (or 4) frame, got shape {frame.shape}")
+    code = {
+        ("bgr", 3): cv2.COLOR_BGR2GRAY,
+        ("rgb", 3): cv2.COLOR_RGB2GRAY,
+        ("bgr", 4): cv2.COLOR_BGRA2GRAY,
+        ("rgb", 4): cv2.COLOR_RGBA2GRAY,
+    }[(order, frame.shape[2])]
+    return cv2.cvtColor(frame, code)
+
+
+class FaceFinder:
+    """Haar cascade on a downscaled copy of the frame; boxes are mapped back to frame pixels."""
+
+    def __init__(self, detect_width: int = 320, min_face: float = 0.1):
+        self.cascade = cv2.CascadeClassifier(str(CASCADE_FILE))
+        if self.cascade.empty():
+            raise RuntimeError(f"OpenCV's face cascade is missing ({CASCADE_FILE}); reinstall opencv-python-headless<5")
+        self.detect_width = detect_width
+        self.min_face = min_face  # smallest face, as a share of the shorter side
+
+    def find(self, gray: np.ndarray) -> list[Box]:
+        h, w = gray.shape
+        scale = min(1.0, self.detect_width / w)
+        small = (
+            cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else gray
+        )
+        small = cv2.equalizeHist(small)
+        side = max(12, int(min(small.shape) * self.min_face))
+        found = self.cascade.detectMultiScale(small, scaleFactor=1.15, minNeighbors=5, minSize=(side, side))
+        return [(round(x / scale), round(y / scale), round(w / scale), round(h / scale)) for x, y, w, h in found]
+
+
+def square_box(box: Box, frame_shape: tuple[int, int], margin: float = 1.2) -> Box:
+    """A square around the face, `margin` times its larger side, clipped to the frame."""
+    x, y, w, h = box
+    side = int(round(max(w, h) * margin))
+    cx, cy = x + w / 2, y + h / 2
+    left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
+    H, W = frame_shape[:2]
+    left, top = max(0, left), max(0, top)
+    right, bottom = min(W, left + side), min(H, top + side)
+    return left, top, right - left, bottom - top
+
+
+def iou(a: Box, b: Box) -> float:
+    ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    iw = max(0, min(ax2, bx2) - max(a[0], b[0]))
+    ih = max(0, min(ay2, by2) - max(a[1], b[1]))
+    inter = iw * ih
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union else 0.0
+
+
+@dataclass
+class _Track:
+    box: Box
+    probs: np.ndarray
+    missed: int = 0
+
+
+@dataclass
+class FaceTracker:
+    """Per-face exponential moving average of probabilities, faces matched between frames by box overlap."""
+
+    alpha: float = 0.4  # weight of the newest frame
+    min_iou: float = 0.3
+    max_missed: int = 5  # frames a face may vanish before its history is dropped
+    tracks: dict[int, _Track] = field(default_factory=dict)
+    _next_id: int = 0
+
+    def update(self, boxes: list[Box], probs: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """(track id, smoothed probabilities) for each box, in order."""
+        pairs = sorted(
+            ((iou(b, t.box), i, tid) for i, b in enumerate(boxes) for tid, t in self.tracks.items()), reverse=True
+        )
+        assigned: dict[int, int] = {}
+        used: set[int] = set()
+        for overlap, i, tid in pairs:  # greedy: best overlaps first
+            if overlap < self.min_iou:
+                break
+            if i not in assigned and tid not in used:
+                assigned[i] = tid
+                used.add(tid)
+        out = []
+        for i, (box, p) in enumerate(zip(boxes, probs)):
+            matched = assigned.get(i)
+            if matched is None:
+                tid, self._next_id = self._next_id, self._next_id + 1
+                self.tracks[tid] = _Track(box, p.copy())
+            else:
+                tid = matched
+                track = self.tracks[tid]
+                track.probs = self.alpha * p + (1 - self.alpha) * track.probs
+                track.box, track.missed = box, 0
+            out.append((tid, self.tracks[tid].probs))
+        for tid in list(self.tracks):
+            if tid not in {t for t, _ in out}:
+                self.tracks[tid].missed += 1
+                if self.tracks[tid].missed > self.max_missed:
+                    del self.tracks[tid]
+        return out

@@ -1,0 +1,32 @@
+"""Models: the notMNIST CNN and MLP, and the staged ImageNet backbones for FER; `build_model` picks one."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..config import Experiment
+from .small import MLP, SmallCNN
+
+__all__ = ["MLP", "SmallCNN", "build_model", "count_parameters", "memory_format"]
+
+
+def build_model(config: Experiment, num_classes: int = 10, load_weights: bool = True) -> nn.Module:
+    """The model `config` describes. load_weights=False skips pretrained weights (a checkpoint follows)."""
+    if config.model == "cnn":
+        return SmallCNN(num_classes, config.image_size)
+    if config.model == "mlp":
+        return MLP(num_classes, config.image_size)
+    from .backbones import build_backbone  # torchvision only where a backbone is asked for
+
+    return build_backbone(config, num_classes, load_weights=load_weights)
+
+
+def memory_format(config: Experiment) -> torch.memory_format:
+    """Channels-last for the convolutional backbones (faster oneDNN kernels on these CPUs); the small
+    notMNIST models stay in the default layout."""
+    return torch.contiguous_format if config.model in ("cnn", "mlp") else torch.channels_last
+
+
+def count_parameters(model: nn.Module, trainable: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable)

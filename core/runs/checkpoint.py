@@ -1,0 +1,40 @@
+"""Checkpoints: a run folder with the weights (safetensors) and meta.json (the run record). Nothing is ever
+unpickled except through `torch.load(weights_only=True)`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from ..errors import CheckpointError
+from ..models import build_model
+from .files import META_FILE, WEIGHTS_FILE, atomic_write_json, read_weights, save_weights
+from .record import RunRecord, read_record
+
+
+def save_checkpoint(directory: str | Path, model: nn.Module, record: RunRecord) -> Path:
+    directory = Path(directory)
+    save_weights(directory / WEIGHTS_FILE, model.state_dict())
+    # meta.json last: a directory with meta.json always has matching weights beside it.
+    atomic_write_json(directory / META_FILE, record.to_dict())
+    record.path = directory
+    return directory
+
+
+def load_checkpoint(directory: str | Path) -> tuple[nn.Module, RunRecord]:
+    """Build the model the record describes and load its weights; the model is in eval mode."""
+    directory = Path(directory)
+    record = read_record(directory)
+    model = build_model(record.config, num_classes=len(record.classes), load_weights=False)
+    state = read_weights(directory)
+    expected = model.state_dict()
+    mismatched = [k for k in expected if k not in state or getattr(state[k], "shape", None) != expected[k].shape]
+    unexpected = [k for k in state if k not in expected]
+    if mismatched or unexpected:
+        raise CheckpointError(
+            f"weights in {directory} do not fit a '{record.config.model}' model "
+            f"({len(mismatched)} missing or mis-shaped, {len(unexpected)} unexpected tensors)"
+        )
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+    return model.eval(), record

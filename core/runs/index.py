@@ -1,0 +1,59 @@
+"""The one checkpoint index: every finished run under some folders, as validated records."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from ..errors import CheckpointError
+from .files import META_FILE, has_weights
+from .record import RunRecord, read_record
+
+log = logging.getLogger(__name__)
+
+
+def _warn(path: Path, error: CheckpointError) -> None:
+    log.warning("skipped %s: %s", path, error)
+
+
+def run_folders(root: str | Path) -> list[Path]:
+    """Every folder with a meta.json under root (dot folders, such as job folders, excluded), sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = (
+        p.parent for p in root.rglob(META_FILE) if not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+    return sorted(found)
+
+
+def find_runs(
+    roots: Path | str | Iterable[Path | str],
+    task: str | None = None,
+    loadable: bool = False,
+    on_error: Callable[[Path, CheckpointError], None] = _warn,
+) -> list[RunRecord]:
+    """The runs under the roots (each root once), sorted by folder; `task` keeps one task's runs, `loadable`
+    only those with weights. A malformed meta.json is skipped and reported to `on_error` (default: a one-line
+    warning in the log), so one bad file never hides the others."""
+    if isinstance(roots, (str, Path)):
+        roots = [roots]
+    records = []
+    for root in dict.fromkeys(Path(r).resolve() for r in roots):
+        for folder in run_folders(root):
+            if loadable and not has_weights(folder):
+                continue
+            try:
+                record = read_record(folder)
+            except CheckpointError as exc:
+                on_error(folder, exc)
+                continue
+            if task is None or record.task == task:
+                records.append(record)
+    return records
+
+
+def best_first(records: Iterable[RunRecord]) -> list[RunRecord]:
+    """Best validation accuracy first (the webcam's default model is the first)."""
+    return sorted(records, key=lambda r: -(r.validation.accuracy if r.validation else 0.0))

@@ -1,0 +1,350 @@
+"""The run record: a finished run's meta.json as one typed, validated object.
+
+Everything that reads a run (pages, CLI, sweep, report, webcam) uses `RunRecord` attributes, never the raw
+JSON. Reading checks every field's type and range, so a malformed meta.json is a `CheckpointError` that names
+the file and the field, never an AttributeError three calls later.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import Experiment
+from ..errors import CheckpointError, ConfigError
+from .files import META_FILE
+
+FORMAT = "dl-study-checkpoint"
+FORMAT_VERSION = 1
+MAX_IMAGE_SIDE = 1024  # decoded and input sizes above this are refused before anything is allocated
+
+
+@dataclass(frozen=True)
+class ClassMetrics:
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True)
+class Unseen:
+    """Accuracy on the evaluated images whose exact pixels do not occur in train."""
+
+    n: int
+    accuracy: float | None
+
+
+@dataclass(frozen=True)
+class SplitMetrics:
+    n: int
+    accuracy: float
+    macro_f1: float
+    per_class: dict[str, ClassMetrics]
+    confusion_matrix: list[list[int]]
+    classes: list[str]
+    loss: float | None = None
+    split: str | None = None
+    split_origin: str | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    unseen: Unseen | None = None
+
+    def f1_by_class(self) -> dict[str, float]:
+        return {name: m.f1 for name, m in self.per_class.items()}
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    source: str
+    sizes: dict[str, int]  # split -> number of images
+    splits: dict[str, str]  # split -> how it was made from the source
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, **{f"{k}_size": v for k, v in self.sizes.items()}, "splits": self.splits}
+
+
+@dataclass
+class RunRecord:
+    config: Experiment
+    classes: list[str]
+    preprocessing: dict[str, Any]
+    data: DataInfo
+    history: list[dict[str, Any]]
+    metrics: dict[str, SplitMetrics]
+    best_epoch: int | None = None
+    selected_on: str = "last epoch"
+    num_parameters: int = 0
+    trainable_parameters: int = 0
+    training_seconds: float = 0.0
+    seconds_this_session: float | None = None
+    device: str | None = None
+    torch_version: str | None = None
+    git_commit: str | None = None
+    created: str = ""
+    complete: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)  # fields this version does not know, kept on rewrite
+    path: Path | None = field(default=None, compare=False)  # the run folder it was read from
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def task(self) -> str:
+        return self.config.task
+
+    @property
+    def test(self) -> SplitMetrics | None:
+        return self.metrics.get("test")
+
+    @property
+    def validation(self) -> SplitMetrics | None:
+        return self.metrics.get("validation")
+
+    @property
+    def decoded_size(self) -> int:
+        """The side images are decoded to before the model's own resizing (the dataset's cached size)."""
+        return int(self.preprocessing.get("decoded_size", self.config.image_size))
+
+    def to_dict(self) -> dict[str, Any]:
+        body = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "config": self.config.to_dict(),
+            "classes": list(self.classes),
+            "preprocessing": self.preprocessing,
+            "data": self.data.to_dict(),
+            "history": self.history,
+            "best_epoch": self.best_epoch,
+            "selected_on": self.selected_on,
+            "metrics": {name: _metrics_dict(m) for name, m in self.metrics.items()},
+            "num_parameters": self.num_parameters,
+            "trainable_parameters": self.trainable_parameters,
+            "training_seconds": self.training_seconds,
+            "seconds_this_session": self.seconds_this_session,
+            "device": self.device,
+            "torch_version": self.torch_version,
+            "git_commit": self.git_commit,
+            "created": self.created,
+            "complete": self.complete,
+        }
+        return {**body, **self.extra}
+
+
+def _metrics_dict(m: SplitMetrics) -> dict[str, Any]:
+    out = asdict(m)
+    if m.unseen is None:
+        out.pop("unseen")
+    return out
+
+
+class _Fields:
+    """Typed access to one meta.json; every failure names the file and the field."""
+
+    def __init__(self, file: Path):
+        self.file = file
+
+    def fail(self, name: str, why: str) -> CheckpointError:
+        return CheckpointError(f"{self.file}: field '{name}' {why}")
+
+    def obj(self, parent: Any, key: str, where: str, required: bool = True) -> dict[str, Any] | None:
+        value = parent.get(key)
+        if value is None and not required:
+            return None
+        if not isinstance(value, dict):
+            raise self.fail(where, "is missing or not an object" if value is None else "is not an object")
+        return value
+
+    def seq(self, parent: dict, key: str, where: str) -> list[Any]:
+        value = parent.get(key)
+        if not isinstance(value, list):
+            raise self.fail(where, "is missing or not a list")
+        return value
+
+    def whole(
+        self, parent: dict, key: str, where: str, low: int = 0, high: float = math.inf, required: bool = True
+    ) -> Any:
+        value = parent.get(key)
+        if value is None and not required:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            limit = f"between {low} and {high:g}" if high != math.inf else f"at least {low}"
+            raise self.fail(where, f"must be a whole number {limit}, not {value!r}")
+        return value
+
+    def number(
+        self, parent: dict, key: str, where: str, low: float = -math.inf, high: float = math.inf, required: bool = True
+    ) -> Any:
+        value = parent.get(key)
+        if value is None and not required:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(where, f"must be a number, not {value!r}")
+        if not math.isnan(value) and not low <= value <= high:  # NaN: a metric of an empty split
+            raise self.fail(where, f"must be between {low:g} and {high:g}, not {value!r}")
+        return float(value)
+
+    def text(self, parent: dict, key: str, where: str, required: bool = False) -> Any:
+        value = parent.get(key)
+        if value is None and not required:
+            return None
+        if not isinstance(value, str):
+            raise self.fail(where, f"must be text, not {value!r}")
+        return value
+
+
+def _split_metrics(f: _Fields, m: dict, where: str, n_classes: int) -> SplitMetrics:
+    classes = f.seq(m, "classes", f"{where}.classes")
+    per_class_raw = f.obj(m, "per_class", f"{where}.per_class") or {}
+    per_class = {}
+    for name, c in per_class_raw.items():
+        w = f"{where}.per_class.{name}"
+        if not isinstance(c, dict):
+            raise f.fail(w, "is not an object")
+        per_class[str(name)] = ClassMetrics(
+            f.number(c, "precision", f"{w}.precision", 0, 1),
+            f.number(c, "recall", f"{w}.recall", 0, 1),
+            f.number(c, "f1", f"{w}.f1", 0, 1),
+            f.whole(c, "support", f"{w}.support"),
+        )
+    matrix = f.seq(m, "confusion_matrix", f"{where}.confusion_matrix")
+    if len(matrix) != n_classes or not all(
+        isinstance(r, list) and len(r) == n_classes and all(isinstance(v, int) and v >= 0 for v in r) for r in matrix
+    ):
+        raise f.fail(f"{where}.confusion_matrix", f"must be {n_classes} x {n_classes} counts")
+    unseen_raw = f.obj(m, "unseen", f"{where}.unseen", required=False)
+    unseen = (
+        None
+        if unseen_raw is None
+        else Unseen(
+            f.whole(unseen_raw, "n", f"{where}.unseen.n"),
+            f.number(unseen_raw, "accuracy", f"{where}.unseen.accuracy", 0, 1, required=False),
+        )
+    )
+    return SplitMetrics(
+        n=f.whole(m, "n", f"{where}.n"),
+        accuracy=f.number(m, "accuracy", f"{where}.accuracy", 0, 1),
+        macro_f1=f.number(m, "macro_f1", f"{where}.macro_f1", 0, 1),
+        per_class=per_class,
+        confusion_matrix=matrix,
+        classes=[str(c) for c in classes],
+        loss=f.number(m, "loss", f"{where}.loss", 0, required=False),
+        split=f.text(m, "split", f"{where}.split"),
+        split_origin=f.text(m, "split_origin", f"{where}.split_origin"),
+        ci_low=f.number(m, "ci_low", f"{where}.ci_low", 0, 1, required=False),
+        ci_high=f.number(m, "ci_high", f"{where}.ci_high", 0, 1, required=False),
+        unseen=unseen,
+    )
+
+
+KNOWN = {
+    "format",
+    "format_version",
+    "config",
+    "classes",
+    "preprocessing",
+    "data",
+    "history",
+    "best_epoch",
+    "selected_on",
+    "metrics",
+    "num_parameters",
+    "trainable_parameters",
+    "training_seconds",
+    "seconds_this_session",
+    "device",
+    "torch_version",
+    "git_commit",
+    "created",
+    "complete",
+}
+
+
+def record_from_dict(meta: Any, file: Path) -> RunRecord:
+    """Validate a parsed meta.json; raises CheckpointError naming the file and the first bad field."""
+    f = _Fields(file)
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{file} is not a checkpoint description (no format '{FORMAT}')")
+    f.whole(meta, "format_version", "format_version", 1, FORMAT_VERSION)
+    config_raw = f.obj(meta, "config", "config")
+    try:
+        config = Experiment.from_dict(config_raw or {})
+    except (ConfigError, TypeError) as exc:
+        raise f.fail("config", f"is not a valid experiment ({exc})") from None
+    classes = f.seq(meta, "classes", "classes")
+    if not classes or not all(isinstance(c, str) for c in classes) or len(classes) > 1000:
+        raise f.fail("classes", "must be a non-empty list of class names")
+    prep = f.obj(meta, "preprocessing", "preprocessing") or {}
+    for key in ("decoded_size", "image_size"):
+        f.whole(prep, key, f"preprocessing.{key}", 8, MAX_IMAGE_SIDE, required=key == "image_size")
+    data_raw = f.obj(meta, "data", "data") or {}
+    splits = f.obj(data_raw, "splits", "data.splits", required=False) or {}
+    sizes = {k[: -len("_size")]: f.whole(data_raw, k, f"data.{k}") for k in data_raw if k.endswith("_size")}
+    data = DataInfo(f.text(data_raw, "source", "data.source") or "", sizes, {str(k): str(v) for k, v in splits.items()})
+    history = f.seq(meta, "history", "history")
+    if not all(isinstance(h, dict) and isinstance(h.get("epoch"), int) for h in history):
+        raise f.fail("history", "must be a list of per-epoch objects with an epoch number")
+    metrics_raw = f.obj(meta, "metrics", "metrics") or {}
+    metrics = {}
+    for split, m in metrics_raw.items():
+        if not isinstance(m, dict):
+            raise f.fail(f"metrics.{split}", "is not an object")
+        metrics[str(split)] = _split_metrics(f, m, f"metrics.{split}", len(classes))
+    complete = meta.get("complete", True)
+    if not isinstance(complete, bool):
+        raise f.fail("complete", "must be true or false")
+    return RunRecord(
+        config=config,
+        classes=list(classes),
+        preprocessing=prep,
+        data=data,
+        history=history,
+        metrics=metrics,
+        best_epoch=f.whole(meta, "best_epoch", "best_epoch", 1, required=False),
+        selected_on=f.text(meta, "selected_on", "selected_on") or "last epoch",
+        num_parameters=f.whole(meta, "num_parameters", "num_parameters", required=False) or 0,
+        trainable_parameters=f.whole(meta, "trainable_parameters", "trainable_parameters", required=False) or 0,
+        training_seconds=f.number(meta, "training_seconds", "training_seconds", 0, required=False) or 0.0,
+        seconds_this_session=f.number(meta, "seconds_this_session", "seconds_this_session", 0, required=False),
+        device=f.text(meta, "device", "device"),
+        torch_version=f.text(meta, "torch_version", "torch_version"),
+        git_commit=f.text(meta, "git_commit", "git_commit"),
+        created=f.text(meta, "created", "created") or "",
+        complete=complete,
+        extra={k: v for k, v in meta.items() if k not in KNOWN},
+    )
+
+
+def read_record(directory: str | Path) -> RunRecord:
+    """The validated record of a run folder (its meta.json)."""
+    directory = Path(directory)
+    path = directory / META_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{directory} is not a checkpoint: it has no {META_FILE}")
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise CheckpointError(f"{path} cannot be read ({exc.strerror})") from None
+    record = record_from_dict(meta, path)
+    record.path = directory
+    return record
+
+
+def read_record_or_none(directory: str | Path) -> RunRecord | None:
+    """The record, or None where there is no readable one (a run not finished or not started)."""
+    try:
+        return read_record(directory)
+    except CheckpointError:
+        return None
+
+
+def is_complete(directory: str | Path) -> bool:
+    """Whether the directory holds a finished run (resumable runs are skipped or resumed, finished ones not)."""
+    record = read_record_or_none(directory)
+    return bool(record and record.complete)

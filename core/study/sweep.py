@@ -1,0 +1,195 @@
+"""The freeze-depth sweep: scratch, and pretrained with every freeze depth, into one folder.
+
+Each row is an ordinary run directory (resumable; finished rows are skipped), and `sweep.json` summarises
+them after every row, so a sweep interrupted anywhere loses at most the epoch in progress.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from ..config import Experiment
+from ..engine.callbacks import Callback
+from ..engine.loop import load_data, run_experiment
+from ..errors import WeightsUnavailable
+from ..runs.files import atomic_write_json
+from ..runs.record import RunRecord, is_complete, read_record_or_none
+
+log = logging.getLogger(__name__)
+
+# (row name, pretrained, freeze depth), in the study's order plus full fine-tuning as the upper reference.
+ROWS = (
+    ("scratch", False, "none"),
+    ("none", True, "none"),
+    ("layer1", True, "layer1"),
+    ("layer2", True, "layer2"),
+    ("layer3", True, "layer3"),
+    ("all", True, "all"),
+)
+# The study's test accuracies (ResNet-18, 224 px); it had no full fine-tuning row.
+STUDY_TEST_ACCURACY = {"scratch": 0.591, "layer1": 0.667, "layer2": 0.655, "layer3": 0.629, "all": 0.424}
+ROW_LABELS = {
+    "scratch": "from scratch",
+    "none": "fine-tune all",
+    "layer1": "freeze layer1",
+    "layer2": "freeze layer1+2",
+    "layer3": "freeze layer1+2+3",
+    "all": "freeze all conv",
+}
+SUMMARY_FILE = "sweep.json"
+# Fields the sweep sets per row (or names separately), not flags of its command.
+ROW_FIELDS = ("model", "pretrained", "freeze", "weights", "data")
+
+
+def sweep_rows(base: Experiment, rows: Iterable[str] | None = None) -> list[tuple[str, Experiment]]:
+    """The rows to run, in the order asked for (default: all six in the study's order)."""
+    spec = {name: (pretrained, freeze) for name, pretrained, freeze in ROWS}
+    names = list(dict.fromkeys(rows)) if rows else list(spec)
+    return [(name, dataclasses.replace(base, pretrained=spec[name][0], freeze=spec[name][1])) for name in names]
+
+
+def row_summary(name: str, folder: Path, record: RunRecord | None = None) -> dict[str, Any]:
+    """What sweep.json and the comparison page say about one row folder (record: its run record, if read)."""
+    row: dict[str, Any] = {
+        "row": name,
+        "label": ROW_LABELS[name],
+        "study_test_accuracy": STUDY_TEST_ACCURACY.get(name),
+        "folder": folder.name,
+    }
+    record = record or read_record_or_none(folder)
+    if record is None:
+        row["status"] = "running" if (folder / "last").exists() else "missing"
+        return row
+    row["status"] = "complete" if record.complete else "running"
+    for split, m in record.metrics.items():
+        row[split] = {
+            "accuracy": m.accuracy,
+            "macro_f1": m.macro_f1,
+            "ci_low": m.ci_low,
+            "ci_high": m.ci_high,
+            "n": m.n,
+            "split_origin": m.split_origin,
+        }
+        if m.unseen is not None:
+            row[split]["unseen"] = {"n": m.unseen.n, "accuracy": m.unseen.accuracy}
+    row.update(
+        best_epoch=record.best_epoch,
+        epochs=record.config.epochs,
+        training_seconds=record.training_seconds,
+        trainable_parameters=record.trainable_parameters,
+    )
+    return row
+
+
+def current_rows(
+    folder: Path, errors: dict[str, str], records: dict[str, RunRecord] | None = None
+) -> list[dict[str, Any]]:
+    """Every row as its folder says now; a row whose weights were unavailable keeps that reason."""
+    rows = []
+    for name, _, _ in ROWS:
+        row = row_summary(name, folder / name, (records or {}).get(name))
+        if errors.get(name) and row["status"] != "complete":
+            row.update(status="unavailable", error=errors[name])
+        rows.append(row)
+    return rows
+
+
+def write_summary(out_dir: Path, base: Experiment, errors: dict[str, str]) -> dict[str, Any]:
+    rows = current_rows(out_dir, errors)
+    summary = {
+        "task": base.task,
+        "model": base.model,
+        "img_size": base.img_size,
+        "epochs": base.epochs,
+        "setting": {k: v for k, v in base.to_dict().items() if k not in ("pretrained", "freeze", "extra")},
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "rows": rows,
+    }
+    atomic_write_json(out_dir / SUMMARY_FILE, summary)
+    return summary
+
+
+def run_sweep(
+    base: Experiment,
+    out_dir: str | Path,
+    rows: Iterable[str] | None = None,
+    callbacks: Callable[[str], list[Callback]] = lambda name: [],
+    data=None,
+) -> dict[str, Any]:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = data or load_data(base)
+    errors: dict[str, str] = {}
+    write_summary(out_dir, base, errors)
+    for name, config in sweep_rows(base, rows):
+        folder = out_dir / name
+        if is_complete(folder):
+            log.info("[%s] already complete, skipped", name)
+            continue
+        log.info("[%s] %s", name, config.name)
+        try:
+            run_experiment(config, folder, callbacks(name), data=data, resume=True)
+        except WeightsUnavailable as exc:
+            errors[name] = str(exc)
+            log.warning("[%s] skipped: %s", name, exc)
+        write_summary(out_dir, base, errors)
+    return json.loads((out_dir / SUMMARY_FILE).read_text())
+
+
+def default_folder(base: Experiment) -> str:
+    return f"sweep-{base.model}-{base.img_size}px-{base.epochs}ep"
+
+
+def sweep_command(summary: dict[str, Any], folder: Path | None = None, data: str | None = None) -> str:
+    """The one command that runs this sweep's setting again: finished rows are skipped, so on a machine that
+    can download ImageNet weights it fills exactly the rows that were unavailable."""
+    base = Experiment.from_dict({**summary["setting"], "pretrained": False, "freeze": "none"})
+    parts = ["python -m core sweep", base.task, "--arch", str(base.model)]
+    parts += base.to_args(skip=ROW_FIELDS, always=("img_size", "epochs"))
+    parts += ["--data", data or base.data or "$FER_DATA"]
+    if folder is not None and folder.name != default_folder(base):
+        parts += ["--out", str(folder)]
+    return " ".join(parts)
+
+
+def find_sweeps(root: str | Path) -> list[Path]:
+    """Every sweep folder (one with a sweep.json) under root, newest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted((p.parent for p in root.rglob(SUMMARY_FILE)), key=lambda p: -(p / SUMMARY_FILE).stat().st_mtime)
+
+
+def by_completeness(folders: Iterable[Path]) -> list[Path]:
+    """Sweeps with results first, then the longest-trained, then the most rows finished: the first one is
+    what the comparison page opens on and what the README's figure shows (the shipped study on a fresh install)."""
+
+    def key(folder: Path) -> tuple[bool, int, int]:
+        summary = json.loads((folder / SUMMARY_FILE).read_text())
+        done = sum(r.get("status") == "complete" for r in summary.get("rows", []))
+        return done > 0, summary.get("epochs", 0), done
+
+    return sorted(folders, key=key, reverse=True)
+
+
+def read_sweep(folder: str | Path) -> tuple[dict[str, Any], dict[str, RunRecord]]:
+    """The sweep's summary, rebuilt from its row folders (a row may have finished since sweep.json was
+    written), and the run record of every row that has one."""
+    folder = Path(folder)
+    summary = json.loads((folder / SUMMARY_FILE).read_text())
+    errors = {r["row"]: r.get("error") for r in summary.get("rows", []) if r.get("status") == "unavailable"}
+    records = {name: record for name, _, _ in ROWS if (record := read_record_or_none(folder / name)) is not None}
+    summary["rows"] = current_rows(folder, errors, records)
+    return summary, records
+
+
+def test_split_origin(records: dict[str, RunRecord]) -> str:
+    """How the sweep's test split was made from its source (said beside every test figure)."""
+    first = next(iter(records.values()), None)
+    return (first.data.splits.get("test") if first else None) or "the source's test split"
