@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.study.plots import accuracy_bars, confusion_heatmap, per_class_heatmap, training_curves
 from core.study.sweep import by_completeness, find_sweeps, read_sweep, sweep_command, test_split_origin
-from ui.common import result_roots, shown_path
+from ui.common import number_table, result_roots, shown_path
 
 st.title("Compare freeze depths")
 st.caption(
@@ -79,18 +79,11 @@ numeric = [
     "best epoch",
     "trainable params",
 ]
-table[numeric] = table[numeric].apply(pd.to_numeric, errors="coerce")  # missing rows: blank, not "None"
-st.dataframe(
+number_table(
     table,
-    hide_index=True,
-    width="stretch",
-    column_config={
-        **{
-            c: st.column_config.NumberColumn(format="percent")
-            for c in ["val accuracy", "test accuracy", "val macro-F1", "test macro-F1", "study (test)"]
-        },
-        "time (min)": st.column_config.NumberColumn(format="%.1f"),
-    },
+    numeric,
+    percent=["val accuracy", "test accuracy", "val macro-F1", "test macro-F1", "study (test)"],
+    formats={"time (min)": "%.1f"},
 )
 
 left, right = st.columns(2)

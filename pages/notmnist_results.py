@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.study.notmnist_summary import MODEL_NAMES, by_cell, collect_runs, comparison_rows, permutation_drop
 from core.study.plots import confusion_heatmap, per_class_heatmap, training_curves
-from ui.common import CHECKPOINTS, shown_path, task_runs
+from ui.common import CHECKPOINTS, number_table, shown_path, task_runs
 
 st.title("notMNIST results")
 
@@ -73,19 +73,11 @@ table = pd.DataFrame(
     ]
 )
 numeric = [c for c in table.columns if c not in ("model", "pixels")]
-table[numeric] = table[numeric].apply(pd.to_numeric, errors="coerce")  # a missing cell: blank, not "None"
-st.dataframe(
+number_table(
     table,
-    hide_index=True,
-    width="stretch",
-    column_config={
-        **{
-            c: st.column_config.NumberColumn(format="percent")
-            for c in ["test accuracy (mean)", "unseen in train (mean)", "macro-F1 (mean)", "study"]
-        },
-        **{c: st.column_config.NumberColumn(format="%.2f") for c in ["± std (points)", "± std (points) "]},
-        "time per run (s)": st.column_config.NumberColumn(format="%.0f"),
-    },
+    numeric,
+    percent=["test accuracy (mean)", "unseen in train (mean)", "macro-F1 (mean)", "study"],
+    formats={"± std (points)": "%.2f", "± std (points) ": "%.2f", "time per run (s)": "%.0f"},
 )
 drops = {m: permutation_drop(by_cell(rows), m) for m in ("CNN", "MLP")}
 st.markdown(

@@ -97,6 +97,7 @@ def test_results_page_shows_the_two_by_two(app, notmnist_dir):
     assert not app.exception
 
 
+@pytest.mark.slow
 def test_freeze_comparison_page_on_a_small_sweep(app, tmp_path, fer_data, fer_dir, imagenet_mobilenet):
     from core.config import Experiment
     from core.study.sweep import run_sweep
@@ -137,6 +138,7 @@ def test_freeze_comparison_opens_on_the_shipped_study_and_says_how_to_fill_missi
     assert any("python -m core sweep fer --arch resnet18" in c.value for c in app.code)
 
 
+@pytest.mark.slow
 def test_train_page_fer_form_estimates_epoch_time_and_starts_a_run(app, fer_dir, tmp_path, monkeypatch):
     from core.jobs import cancel_job, list_jobs
 
@@ -159,6 +161,7 @@ def test_train_page_fer_form_estimates_epoch_time_and_starts_a_run(app, fer_dir,
     cancel_job(jobs[0])
 
 
+@pytest.mark.slow
 def test_webcam_page_renders_with_a_model(app, tmp_path, emotion_checkpoint, monkeypatch):
     import shutil
 
@@ -171,3 +174,23 @@ def test_webcam_page_renders_with_a_model(app, tmp_path, emotion_checkpoint, mon
     assert not app.exception, app.exception
     assert any("fer-small" in o for o in app.selectbox(key="webcam_model_choice").options)
     assert any("Press START" in i.value for i in app.info)
+
+
+@pytest.mark.parametrize("page", ["pages/train.py", "pages/notmnist_results.py", "pages/webcam.py"])
+def test_a_malformed_run_in_the_runs_folder_breaks_no_page(app, tmp_path, page, monkeypatch):
+    import json
+    import shutil
+
+    monkeypatch.setattr("streamlit_webrtc.component.get_this_session_info", lambda: None)
+    folder = tmp_path / "runs" / "bad"
+    shutil.copytree(ROOT / "checkpoints" / "notmnist" / "cnn-original-s1", folder)  # one with weights
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["preprocessing"] = "not an object"
+    (folder / "meta.json").write_text(json.dumps(meta))
+    app.run()
+    app.switch_page(page)
+    app.run()
+    assert not app.exception, app.exception
+    assert any("Skipped" in w.value and "'preprocessing'" in w.value for w in app.warning), [
+        w.value for w in app.warning
+    ]

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+pytestmark = pytest.mark.slow  # real training, full splits or subprocesses; `make test-fast` skips them
+
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "checkpoints" / "notmnist"
 

@@ -1,34 +1,18 @@
 """End to end in a real browser: headless Chromium with a fake camera playing a real face, the app on a free
 loopback port, START clicked in the component's iframe, annotated frames back in the <video> element."""
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
+from tests.browser import BROWSER_ARGS, CHROMIUM, serve_app
 from tests.fake_camera import write_y4m
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.e2e
 COMPONENT = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
 CYCLES = 4  # START/STOP cycles: streamlit-webrtc 0.72.1+ dropped about one START in ten
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-]
+CAMERA_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 # Pixels of the drawn box colours after video compression: green (sure) or orange (unsure), as RGB.
 COUNT_BOX_PIXELS = """(video) => {
   const c = document.createElement('canvas'); c.width = video.videoWidth; c.height = video.videoHeight;
@@ -43,58 +27,12 @@ COUNT_BOX_PIXELS = """(video) => {
 }"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def app_server(tmp_path, emotion_checkpoint):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium is not installed (apt-get install -y chromium); .ci/run installs it")
     runs = tmp_path / "runs"
     shutil.copytree(emotion_checkpoint, runs / "fer-small")
-    port = free_port()
-    log = open(tmp_path / "server.log", "w")
-    env = {**os.environ, "STUDY_RUNS_DIR": str(runs)}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "streamlit_app.py",
-            "--server.headless",
-            "true",
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("the app did not become healthy in 60 s")
-    yield url, tmp_path / "server.log"
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with serve_app(tmp_path, {"STUDY_RUNS_DIR": str(runs)}) as server:
+        yield server
 
 
 def component_frame(page):
@@ -129,7 +67,7 @@ def test_live_webcam_round_trip_in_chromium(app_server, tmp_path):
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
-            args=BROWSER_ARGS + [f"--use-file-for-fake-video-capture={video_file}"],
+            args=BROWSER_ARGS + CAMERA_ARGS + [f"--use-file-for-fake-video-capture={video_file}"],
         )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})

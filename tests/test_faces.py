@@ -13,6 +13,8 @@ from core.inference.emotions import BOX_COLOUR, LOW_COLOUR, EmotionDetector, dra
 from core.inference.faces import FaceTracker, iou, square_box
 from tests.fake_camera import face_frame
 
+pytestmark = pytest.mark.slow  # real training, full splits or subprocesses; `make test-fast` skips them
+
 skimage_data = pytest.importorskip("skimage.data")
 
 

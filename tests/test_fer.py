@@ -22,6 +22,8 @@ from core.runs.checkpoint import load_checkpoint
 from core.study.sweep import read_sweep, run_sweep
 from tests.conftest import slices
 
+pytestmark = pytest.mark.slow  # real training, full splits or subprocesses; `make test-fast` skips them
+
 
 def test_real_splits_follow_the_standard_protocol(fer_data):
     sizes = {name: len(split) for name, split in fer_data.items()}

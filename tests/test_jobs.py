@@ -1,8 +1,12 @@
 import time
 
+import pytest
+
 from core.config import Experiment
 from core.jobs import cancel_job, list_jobs, start_job
 from core.runs.status import RunStatus
+
+pytestmark = pytest.mark.slow  # real training, full splits or subprocesses; `make test-fast` skips them
 
 
 def wait_for(predicate, timeout=120):

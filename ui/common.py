@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from core.data import fer, notmnist
@@ -163,3 +164,12 @@ def _emotion_detector(path: str, mtime: float):
 def emotion_detector(path: Path):
     """The model loaded once per server; each caller gets its own face tracker."""
     return _emotion_detector(str(path), (path / "meta.json").stat().st_mtime).for_session()
+
+
+def number_table(table: pd.DataFrame, numeric: list[str], percent: list[str], formats: dict[str, str]) -> None:
+    """A results table: missing numbers blank (not "None"), shares as percentages, other columns formatted."""
+    table = table.copy()
+    table[numeric] = table[numeric].apply(pd.to_numeric, errors="coerce")
+    config = {c: st.column_config.NumberColumn(format="percent") for c in percent}
+    config.update({c: st.column_config.NumberColumn(format=f) for c, f in formats.items()})
+    st.dataframe(table, hide_index=True, width="stretch", column_config=config)

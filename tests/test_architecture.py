@@ -1,0 +1,79 @@
+"""The library's shape, checked from its source: imports point one way, no Streamlit in core/, thin pages."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CORE = ROOT / "core"
+# Each package may import its own layer and the layers before it; inference and engine share a layer, but
+# inference must never need the training code.
+LAYERS = {"config": 0, "errors": 0, "data": 1, "models": 2, "runs": 3, "inference": 4, "engine": 4, "study": 5,
+          "jobs": 6, "cli": 6, "__main__": 7, "__init__": 0}  # fmt: skip
+
+
+def package_of(path: Path) -> str:
+    return path.relative_to(CORE).parts[0].removesuffix(".py")
+
+
+def core_imports(path: Path, source: str | None = None) -> set[str]:
+    """The core packages a module imports (absolute `core.x` or relative `..x` / `.x`)."""
+    tree = ast.parse(path.read_text() if source is None else source)
+    own = package_of(path)
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 0 and node.module and node.module.split(".")[0] == "core":
+                parts = node.module.split(".")[1:] or [alias.name for alias in node.names]
+                found.add(parts[0])
+            elif node.level == 1 and path.parent != CORE:
+                found.add(own)  # a sibling in the same package
+            elif node.level >= 1:
+                names = (node.module or "").split(".") if node.module else [a.name for a in node.names]
+                found.add(names[0])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("core.")}
+    return found
+
+
+def all_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    return names
+
+
+MODULES = sorted(CORE.rglob("*.py"))
+
+
+def wrong_way(path: Path, source: str | None = None) -> list[str]:
+    own = package_of(path)
+    return [t for t in core_imports(path, source) if LAYERS[t] > LAYERS[own] or (own, t) == ("inference", "engine")]
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_imports_point_one_way(path):
+    assert wrong_way(path) == [], f"{path.relative_to(ROOT)} imports a later layer"
+
+
+def test_no_streamlit_in_the_library():
+    assert not [p for p in MODULES if "streamlit" in all_imports(p)]
+
+
+def test_pages_are_thin():
+    pages = sorted((ROOT / "pages").glob("*.py"))
+    assert pages and all(len(p.read_text().splitlines()) <= 200 for p in pages)
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "caught"),
+    [
+        ("data/sources.py", "from ..engine.loop import run_experiment", ["engine"]),
+        ("inference/letters.py", "from ..engine.loop import evaluate", ["engine"]),
+        ("runs/index.py", "from core.study import report", ["study"]),
+        ("engine/loop.py", "from ..inference.runtime import autocast", []),
+    ],
+)
+def test_the_check_catches_a_wrong_way_import(module, source, caught):
+    assert wrong_way(CORE / module, source) == caught
