@@ -26,7 +26,7 @@ from .config import (
     OPTIMIZERS,
     Experiment,
 )
-from .errors import ConfigError, ImageLoadError, StudyError
+from .errors import ConfigError, DataSourceError, ImageLoadError, StudyError
 from .runs.record import RunRecord
 
 log = logging.getLogger("core")
@@ -213,9 +213,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ConfigError(f"--split {args.split}: {config.task} has the splits {', '.join(spec.splits)}")
     data = args.data or record.data.source or None
     split = load_split(spec, data, args.split)
-    train = load_split(spec, data, "train") if args.split != "train" else None
+    train = None
+    if args.split != "train":
+        try:  # the unseen-in-train figure needs the train split; a source without one still evaluates
+            train = load_split(spec, data, "train")
+        except DataSourceError as exc:
+            log.warning("no unseen-in-train figure: %s", exc)
     metrics = evaluate(model, split, batch_transform(config), bool(config.bf16), train=train, confidence=True)
     metrics.update(checkpoint=str(args.checkpoint), source=split.source)
+    if args.record_unseen:
+        _record_unseen(args.checkpoint, record, args.split, metrics)
     if args.json:
         print(json.dumps(metrics))
         return 0
@@ -226,7 +233,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     unseen = metrics.get("unseen")
     if unseen and unseen["accuracy"] is not None:
-        print(f"accuracy on images unseen in train {unseen['accuracy']:.4f} (n={unseen['n']} of {metrics['n']})")
+        print(
+            f"accuracy on images unseen in train {unseen['accuracy']:.4f} (95% CI {unseen['ci_low']:.4f}-"
+            f"{unseen['ci_high']:.4f}, n={unseen['n']} of {metrics['n']})"
+        )
     width = max(len(c) for c in metrics["classes"]) + 1
     print(f"\n{'class':>{width}} {'precision':>9} {'recall':>7} {'f1':>6} {'n':>5}")
     for name, m in metrics["per_class"].items():
@@ -236,6 +246,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for name, row in zip(metrics["classes"], metrics["confusion_matrix"]):
         print(f"{name:>{width}}" + " ".join(f"{v:5d}" for v in row))
     return 0
+
+
+def _record_unseen(checkpoint: str, record: RunRecord, split: str, metrics: dict[str, Any]) -> None:
+    """Add the unseen-in-train figure to a finished run's record of this split (its other metrics stay as
+    trained); refused when this evaluation does not reproduce the recorded accuracy."""
+    import dataclasses
+
+    from .runs.checkpoint import write_record
+    from .runs.record import Unseen
+
+    recorded = record.metrics.get(split)
+    if recorded is None or metrics.get("unseen") is None:
+        raise ConfigError(f"{checkpoint} has no recorded {split} metrics to add the unseen-in-train figure to")
+    if abs(recorded.accuracy - metrics["accuracy"]) * metrics["n"] > 2:  # more than two faces differ: another set
+        raise ConfigError(
+            f"this evaluation gives {split} accuracy {metrics['accuracy']:.4f}, the record says "
+            f"{recorded.accuracy:.4f}: not the data the run was evaluated on, so nothing was written"
+        )
+    record.metrics[split] = dataclasses.replace(recorded, unseen=Unseen(**metrics["unseen"]))
+    write_record(checkpoint, record)
+    log.info("recorded the unseen-in-train %s accuracy in %s/meta.json", split, checkpoint)
 
 
 def _predict_letters(args: argparse.Namespace) -> tuple[list[dict], int]:
@@ -355,6 +386,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", help="data source (default: the one the checkpoint was trained on)")
     ev.add_argument("--split", default="test", help="train, validation (fer) or test (default test)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument(
+        "--record-unseen",
+        action="store_true",
+        help="also store the unseen-in-train figure of this split in the checkpoint's meta.json (for runs recorded "
+        "before it was computed; the other metrics stay as trained)",
+    )
     ev.set_defaults(func=cmd_evaluate)
 
     pr = sub.add_parser("predict", help="classify image files (letters; or every face, for emotion models)")
@@ -378,8 +415,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging() -> None:
+    """The library's notices as plain lines on stderr; other packages' only from WARNING up. The hub reader's
+    note that a local dataset README has no model-card block is noise for every local source."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("core").setLevel(logging.INFO)
+    logging.getLogger("huggingface_hub.repocard").setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    configure_logging()
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from core.study.plots import accuracy_bars, confusion_heatmap, per_class_heatmap, training_curves
+from core.study.report import unseen_cell
 from core.study.sweep import by_completeness, find_sweeps, read_sweep, sweep_command, test_split_origin
 from ui.common import number_table, result_roots, shown_path
 
@@ -60,6 +61,7 @@ table = pd.DataFrame(
             "val accuracy": pct(r.get("validation")),
             "test accuracy": pct(r.get("test")),
             "test 95% CI": (f"{r['test']['ci_low']:.1%} – {r['test']['ci_high']:.1%}" if r.get("test") else ""),
+            "test, unseen in train": unseen_cell(r),
             "val macro-F1": pct(r.get("validation"), "macro_f1"),
             "test macro-F1": pct(r.get("test"), "macro_f1"),
             "study (test)": r.get("study_test_accuracy"),

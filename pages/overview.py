@@ -58,4 +58,7 @@ if cells or best:
             f"{test.accuracy:.1%}",
             f"{(test.accuracy - study_best) * 100:+.1f} pts vs the study's best ({study_best:.1%})",
         )
-        cols[2].caption(f"{cfg.model} {how}, freeze {cfg.freeze}, {cfg.img_size} px; the webcam default.")
+        cols[2].caption(
+            f"{cfg.model} {how}, freeze {cfg.freeze}, {cfg.img_size} px; the webcam default. On the test faces that "
+            f"do not occur in train: {test.unseen_text()}."
+        )

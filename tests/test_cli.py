@@ -147,3 +147,27 @@ def test_seeds_command_trains_every_configuration_and_resumes(tmp_path, notmnist
     assert len([line for line in out.splitlines() if line.startswith(("CNN ", "MLP ")) and " ± " in line]) == 4
     again = run_cli(*args)
     assert again.stderr.count("already complete, skipped") == 8
+
+
+def test_evaluate_records_the_unseen_figure_of_a_run_recorded_without_it(tmp_path, notmnist_dir):
+    import shutil
+
+    run = tmp_path / "cnn"
+    shutil.copytree(SHIPPED / "cnn-original-s1", run)
+    meta = json.loads((run / "meta.json").read_text())
+    recorded = meta["metrics"]["test"].pop("unseen")
+    (run / "meta.json").write_text(json.dumps(meta))
+    run_cli("evaluate", run, "--data", notmnist_dir, "--record-unseen")
+    again = json.loads((run / "meta.json").read_text())
+    assert again["metrics"]["test"]["unseen"]["n"] == recorded["n"]
+    assert again["metrics"]["test"]["unseen"]["accuracy"] == pytest.approx(recorded["accuracy"], abs=1e-3)
+    assert again["metrics"]["test"]["unseen"]["ci_low"] < again["metrics"]["test"]["unseen"]["accuracy"]
+    del again["metrics"]["test"]["unseen"]
+    assert again == meta  # nothing else changed
+    # a record that this evaluation does not reproduce (other data, or another model): refused, nothing written
+    again["metrics"]["test"]["accuracy"] = 0.5
+    (run / "meta.json").write_text(json.dumps(again))
+    before = (run / "meta.json").read_bytes()
+    proc = run_cli("evaluate", run, "--data", notmnist_dir, "--record-unseen", check=False)
+    assert proc.returncode == 2 and "nothing was written" in proc.stderr and proc.stderr.strip().count("\n") == 0
+    assert (run / "meta.json").read_bytes() == before

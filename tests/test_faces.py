@@ -156,5 +156,8 @@ def test_the_shipped_default_emotion_model(fer_dir):
     result = json.loads(out)
     assert result["n"] == 3589 and result["accuracy"] >= 0.58
     assert result["ci_low"] < result["accuracy"] < result["ci_high"]
+    unseen = result["unseen"]  # the 288 test faces that also occur in train are left out
+    assert unseen["n"] == 3589 - 288 and unseen["ci_low"] < unseen["accuracy"] < unseen["ci_high"]
+    assert unseen["accuracy"] == pytest.approx(shipped[0].test.unseen.accuracy, abs=2 / 3301)  # as recorded
     faces = EmotionDetector(path).detect(skimage_data.astronaut(), order="rgb")
     assert max(faces, key=lambda f: f.box[2]).label == "happy"

@@ -239,3 +239,26 @@ def test_unavailable_rows_come_with_the_one_command_that_fills_them(tmp_path, fe
     again = experiment_from_args(args, pretrained=False, freeze="none")
     assert again.to_dict() == Experiment.from_dict({**summary["setting"], "pretrained": False}).to_dict()
     assert args.out is None  # the default folder name is this sweep's
+
+
+def test_unseen_test_faces_are_exactly_those_the_manifest_finds_in_train(fer_data, fer_dir):
+    """FER-2013 repeats faces across its splits: the manifest's pixel hashes say which test faces occur in train,
+    and the unseen-in-train subset leaves out exactly those."""
+    import csv
+    import hashlib
+
+    from core.data.sources import unseen_mask
+
+    rows = list(csv.DictReader((fer_dir / "manifest.csv").open()))
+    train_hashes = {r["pixel_md5"] for r in rows if r["split"] == "train"}
+    test_rows = sorted((r for r in rows if r["split"] == "test"), key=lambda r: int(r["index"]))
+    test = fer_data["test"]
+    assert [hashlib.md5(test.images[i, 0].numpy().tobytes()).hexdigest() for i in range(5)] == [
+        r["pixel_md5"] for r in test_rows[:5]
+    ]  # the decoded faces are the manifest's, in its order
+    in_train = [r["pixel_md5"] in train_hashes for r in test_rows]
+    assert sum(in_train) == 288
+    mask = unseen_mask(test, fer_data["train"])
+    assert mask.tolist() == [not seen for seen in in_train]
+    val_hashes = [r["pixel_md5"] for r in rows if r["split"] == "validation"]
+    assert sum(h in train_hashes for h in val_hashes) == 280

@@ -148,9 +148,9 @@ def emotion_models() -> dict[str, Path]:
     for run in best_first(task_runs("fer", loadable=True)):
         assert run.path is not None
         val = run.validation.accuracy if run.validation else 0.0
-        out[
-            f"{shown_path(run.path, CHECKPOINTS)}  ·  {run.config.model} {run.config.img_size} px, validation {val:.1%}"
-        ] = run.path
+        test = f", test {run.test.accuracy:.1%} (unseen in train {run.test.unseen_text()})" if run.test else ""
+        setting = f"{run.config.arch} {run.config.img_size} px"
+        out[f"{shown_path(run.path, CHECKPOINTS)}  ·  {setting}, validation {val:.1%}{test}"] = run.path
     return out
 
 

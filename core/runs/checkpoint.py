@@ -22,6 +22,11 @@ def save_checkpoint(directory: str | Path, model: nn.Module, record: RunRecord) 
     return directory
 
 
+def write_record(directory: str | Path, record: RunRecord) -> None:
+    """Rewrite a run's meta.json alone (atomically), for figures added after training; the weights stay."""
+    atomic_write_json(Path(directory) / META_FILE, record.to_dict())
+
+
 def load_checkpoint(directory: str | Path) -> tuple[nn.Module, RunRecord]:
     """Build the model the record describes and load its weights; the model is in eval mode."""
     directory = Path(directory)

@@ -32,10 +32,26 @@ class ClassMetrics:
 
 @dataclass(frozen=True)
 class Unseen:
-    """Accuracy on the evaluated images whose exact pixels do not occur in train."""
+    """Accuracy on the evaluated images whose exact pixels do not occur in train (the 95 % interval is missing
+    from runs recorded before it was computed)."""
 
     n: int
     accuracy: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+    def describe(self) -> str:
+        """'67.5 % [65.9, 69.0] of 3,301' (the interval where it was computed)."""
+        if self.accuracy is None:
+            return f"none of {self.n:,}"
+        ci = f" [{self.ci_low * 100:.1f}, {self.ci_high * 100:.1f}]" if self.ci_low is not None and self.ci_high else ""
+        return f"{self.accuracy * 100:.1f} %{ci} of {self.n:,}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"n": self.n, "accuracy": self.accuracy}
+        if self.ci_low is not None:
+            out.update(ci_low=self.ci_low, ci_high=self.ci_high)
+        return out
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,11 @@ class SplitMetrics:
     ci_low: float | None = None
     ci_high: float | None = None
     unseen: Unseen | None = None
+
+    def unseen_text(self) -> str:
+        """The unseen-in-train figure for display, or why there is none (a run recorded before it existed whose
+        weights do not ship cannot be evaluated again)."""
+        return self.unseen.describe() if self.unseen else "not recomputed"
 
     def f1_by_class(self) -> dict[str, float]:
         return {name: m.f1 for name, m in self.per_class.items()}
@@ -137,8 +158,9 @@ class RunRecord:
 
 def _metrics_dict(m: SplitMetrics) -> dict[str, Any]:
     out = asdict(m)
-    if m.unseen is None:
-        out.pop("unseen")
+    out.pop("unseen")
+    if m.unseen is not None:
+        out["unseen"] = m.unseen.to_dict()
     return out
 
 
@@ -223,6 +245,8 @@ def _split_metrics(f: _Fields, m: dict, where: str, n_classes: int) -> SplitMetr
         else Unseen(
             f.whole(unseen_raw, "n", f"{where}.unseen.n"),
             f.number(unseen_raw, "accuracy", f"{where}.unseen.accuracy", 0, 1, required=False),
+            f.number(unseen_raw, "ci_low", f"{where}.unseen.ci_low", 0, 1, required=False),
+            f.number(unseen_raw, "ci_high", f"{where}.unseen.ci_high", 0, 1, required=False),
         )
     )
     return SplitMetrics(

@@ -77,7 +77,7 @@ def row_summary(name: str, folder: Path, record: RunRecord | None = None) -> dic
             "split_origin": m.split_origin,
         }
         if m.unseen is not None:
-            row[split]["unseen"] = {"n": m.unseen.n, "accuracy": m.unseen.accuracy}
+            row[split]["unseen"] = m.unseen.to_dict()
     row.update(
         best_epoch=record.best_epoch,
         epochs=record.config.epochs,
