@@ -26,10 +26,11 @@ from .config import (
     OPTIMIZERS,
     Experiment,
 )
+from .data.tasks import get_task
 from .errors import ConfigError, DataSourceError, ImageLoadError, StudyError
 from .runs.record import RunRecord
 
-log = logging.getLogger("core")
+log = logging.getLogger(__name__)
 DEFAULT_OUT = Path("checkpoints")
 CHOICES = {"freeze": FREEZE_DEPTHS, "lr_schedule": LR_SCHEDULES, "optimizer": OPTIMIZERS}
 GROUPS = {"model": "model", "training": "training", "data": "data"}
@@ -60,6 +61,11 @@ def add_experiment_flags(parser: argparse.ArgumentParser, task: str | None, skip
                 flag.flag, dest=flag.field, action=argparse.BooleanOptionalAction, default=None, help=flag.help
             )
         else:
+            help_text = flag.help
+            if flag.field == "data" and task:  # one task's command names one environment variable
+                help_text = f"data source: a folder, a hub id or `bundled` (default ${get_task(task).spec.env_var}" + (
+                    " or the hub)" if get_task(task).spec.hub_id else ")"
+                )
             group.add_argument(
                 flag.flag,
                 dest=flag.field,
@@ -67,7 +73,7 @@ def add_experiment_flags(parser: argparse.ArgumentParser, task: str | None, skip
                 choices=CHOICES.get(flag.field),
                 default=None,
                 metavar=flag.field.upper() if flag.field not in CHOICES else None,
-                help=flag.help,
+                help=help_text,
             )
     model = groups["model"]
     if task in (None, "notmnist") and "model" not in skip:
@@ -157,7 +163,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .study.sweep import default_folder, run_sweep, sweep_command
+    from .study.sweep import RowStatus, default_folder, run_sweep, sweep_command
 
     base = experiment_from_args(args, task="fer", pretrained=False, freeze="none")
     out = Path(args.out) if args.out else DEFAULT_OUT / base.task / default_folder(base)
@@ -172,7 +178,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             f"{test.get('accuracy', float('nan')):8.4f} {ci:>15} {'' if study is None else f'{study:.3f}':>6}"
         )
     print(f"summary: {out / 'sweep.json'}")
-    if any(row["status"] == "unavailable" for row in summary["rows"]):
+    if any(row["status"] == RowStatus.UNAVAILABLE for row in summary["rows"]):
         print(
             f"rows marked unavailable need ImageNet weights; on a machine with internet run:\n  "
             f"{sweep_command(summary, out)}"
@@ -364,29 +370,34 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="fer: scratch + pretrained at every freeze depth, into one folder")
     sweep.add_argument("task", choices=["fer"], help="the sweep is a fer study")
     add_experiment_flags(sweep, "fer", skip=("pretrained", "freeze"))
-    sweep.add_argument(
+    sweep_options = sweep.add_argument_group("sweep options")
+    sweep_options.add_argument(
         "--rows",
         nargs="+",
         choices=[row[0] for row in SWEEP_ROWS],
         help="only these rows, in this order (default: all six)",
     )
-    sweep.add_argument("--out", help="sweep folder (default checkpoints/fer/sweep-ARCH-SIZEpx-EPOCHSep)")
+    sweep_options.add_argument("--out", help="sweep folder (default checkpoints/fer/sweep-ARCH-SIZEpx-EPOCHSep)")
     sweep.set_defaults(func=cmd_sweep)
 
     seeds = sub.add_parser("seeds", help="notmnist: CNN / MLP x original / permuted, each with several seeds")
     seeds.add_argument("task", choices=["notmnist"], help="the seeds study is a notmnist study")
     add_experiment_flags(seeds, "notmnist", skip=("model", "permute", "seed"))
-    seeds.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
-    seeds.add_argument("--retrain", action="store_true", help="train finished runs again instead of skipping them")
-    seeds.add_argument("--out", help="results folder (default checkpoints/notmnist)")
+    seeds_options = seeds.add_argument_group("seeds options")
+    seeds_options.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
+    seeds_options.add_argument(
+        "--retrain", action="store_true", help="train finished runs again instead of skipping them"
+    )
+    seeds_options.add_argument("--out", help="results folder (default checkpoints/notmnist)")
     seeds.set_defaults(func=cmd_seeds)
 
     ev = sub.add_parser("evaluate", help="metrics of a checkpoint on a data split")
     ev.add_argument("checkpoint", help="a run folder (with meta.json and weights)")
-    ev.add_argument("--data", help="data source (default: the one the checkpoint was trained on)")
-    ev.add_argument("--split", default="test", help="train, validation (fer) or test (default test)")
-    ev.add_argument("--json", action="store_true", help="print one JSON object")
-    ev.add_argument(
+    ev_options = ev.add_argument_group("evaluation options")
+    ev_options.add_argument("--data", help="data source (default: the one the checkpoint was trained on)")
+    ev_options.add_argument("--split", default="test", help="train, validation (fer) or test (default test)")
+    ev_options.add_argument("--json", action="store_true", help="print one JSON object")
+    ev_options.add_argument(
         "--record-unseen",
         action="store_true",
         help="also store the unseen-in-train figure of this split in the checkpoint's meta.json (for runs recorded "
@@ -397,20 +408,22 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("predict", help="classify image files (letters; or every face, for emotion models)")
     pr.add_argument("checkpoint", help="a run folder (with meta.json and weights)")
     pr.add_argument("images", nargs="+", help="image files (PNG, JPEG, WebP, ...)")
-    pr.add_argument(
+    pr_options = pr.add_argument_group("prediction options")
+    pr_options.add_argument(
         "--invert",
         choices=["auto", "never", "always"],
         default="auto",
         help="letters: invert dark-on-light images (default auto: decided from the image border)",
     )
-    pr.add_argument("--no-crop", action="store_true", help="letters: do not crop the image to the letter first")
-    pr.add_argument("--no-detect", action="store_true", help="emotions: each image is already a cropped face")
-    pr.add_argument("--json", action="store_true", help="print one JSON object")
+    pr_options.add_argument("--no-crop", action="store_true", help="letters: do not crop the image to the letter first")
+    pr_options.add_argument("--no-detect", action="store_true", help="emotions: each image is already a cropped face")
+    pr_options.add_argument("--json", action="store_true", help="print one JSON object")
     pr.set_defaults(func=cmd_predict)
 
     rep = sub.add_parser("report", help="regenerate README.md's results tables from checkpoints/*/meta.json")
-    rep.add_argument("--check", action="store_true", help="only check; exit 1 when README.md is out of date")
-    rep.add_argument("--no-figures", action="store_true", help="only the tables, not the PNG figures")
+    rep_options = rep.add_argument_group("report options")
+    rep_options.add_argument("--check", action="store_true", help="only check; exit 1 when README.md is out of date")
+    rep_options.add_argument("--no-figures", action="store_true", help="only the tables, not the PNG figures")
     rep.set_defaults(func=cmd_report)
     return parser
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Experiment
+from .errors import StudyError
 from .runs.files import atomic_write_json
 from .runs.status import RunStatus
 
@@ -42,6 +43,14 @@ class Job:
     @property
     def id(self) -> str:
         return self.folder.name
+
+    @property
+    def name(self) -> str:
+        """The run's name, from its setting (the job folder's name when the setting no longer validates)."""
+        try:
+            return Experiment.from_dict(self.info["config"]).name
+        except (StudyError, TypeError, KeyError):
+            return self.folder.name
 
     @property
     def status(self) -> RunStatus:

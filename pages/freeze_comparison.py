@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.study.plots import accuracy_bars, confusion_heatmap, per_class_heatmap, training_curves
 from core.study.report import unseen_cell
-from core.study.sweep import by_completeness, find_sweeps, read_sweep, sweep_command, test_split_origin
+from core.study.sweep import RowStatus, by_completeness, find_sweeps, read_sweep, sweep_command, test_split_origin
 from ui.common import number_table, result_roots, shown_path
 
 st.title("Compare freeze depths")
@@ -28,7 +28,7 @@ sweeps = by_completeness(sweeps)
 folder = st.selectbox("Sweep", sweeps, format_func=shown_path, key="sweep_folder")
 summary, records = read_sweep(folder)
 rows = summary["rows"]
-done = [r for r in rows if r["status"] == "complete"]
+done = [r for r in rows if r["status"] == RowStatus.COMPLETE]
 setting = summary.get("setting", {})
 test_origin = test_split_origin(records)
 st.markdown(
@@ -37,9 +37,9 @@ st.markdown(
     f"({setting.get('lr_schedule')}) · data `{setting.get('data')}` · **test = {test_origin}**"
 )
 if len(done) < len(rows):
-    missing = ", ".join(f"{r['label']} ({r['status']})" for r in rows if r["status"] != "complete")
+    missing = ", ".join(f"{r['label']} ({r['status']})" for r in rows if r["status"] != RowStatus.COMPLETE)
     st.warning(f"{len(done)} of {len(rows)} rows finished; not yet: {missing}.")
-unavailable = [r for r in rows if r["status"] == "unavailable"]
+unavailable = [r for r in rows if r["status"] == RowStatus.UNAVAILABLE]
 if unavailable:
     st.info(
         f"**{', '.join(r['label'] for r in unavailable)}**: no ImageNet weights on the machine that ran this "

@@ -62,7 +62,7 @@ CASES = {  # case -> what the message names
     "accuracy above 1": "'metrics.test.accuracy'",
     "confusion matrix mis-shaped": "'metrics.test.confusion_matrix'",
     "newer format": "'format_version'",
-    "history without epochs": "'history'",
+    "history without epochs": "'history\\[0\\].epoch'",
     "a list, not an object": "not a checkpoint description",
 }
 
@@ -91,3 +91,20 @@ def test_the_index_skips_a_bad_record_and_says_so(tmp_path, caplog):
         assert len(find_runs(tmp_path, task="notmnist")) == 1
     assert [r.getMessage().count("\n") for r in caplog.records] == [0]
     assert find_runs(tmp_path, task="fer") == []
+
+
+def test_a_malformed_finished_run_is_never_retrained_over(tmp_path):
+    """The seeds and sweep runners skip finished runs and resume unfinished ones; a folder whose meta.json is
+    there but malformed is neither: it is an error, and a sweep shows the row as invalid with the reason."""
+    from core.runs.record import is_complete
+    from core.study.sweep import ROWS, RowStatus, current_rows
+
+    folder = tmp_path / "sweep"
+    shutil.copytree(SHIPPED, folder / "scratch")
+    assert is_complete(folder / "scratch") and not is_complete(folder / "none")
+    (folder / "scratch" / "meta.json").write_text('{"format": "dl-study-checkpoint", "config": {}}')
+    with pytest.raises(CheckpointError, match="'format_version'"):
+        is_complete(folder / "scratch")
+    rows = {r["row"]: r for r in current_rows(folder, errors={})}
+    assert len(rows) == len(ROWS) and rows["scratch"]["status"] == RowStatus.INVALID
+    assert "'format_version'" in rows["scratch"]["error"] and rows["none"]["status"] == RowStatus.MISSING

@@ -155,7 +155,7 @@ def jobs_panel() -> None:
             cfg = job.info["config"]
             with st.container(border=True):
                 head, button = st.columns([5, 1])
-                head.markdown(f"**{Experiment.from_dict(cfg).name}** · {job.status.value}")
+                head.markdown(f"**{job.name}** · {job.status.value}")
                 if job.status.active:
                     if button.button("Cancel", key=f"cancel-{job.id}"):
                         cancel_job(job)

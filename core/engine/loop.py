@@ -179,12 +179,12 @@ def run_experiment(
     started = time.time()
     for epoch in range(first_epoch, config.epochs + 1):
         t0 = time.time()
-        record = train_one_epoch(
+        epoch_log = train_one_epoch(
             model, optimizer, scheduler, loss_fn, train, transform, config, generator, epoch, callbacks
         )
         _check_finite(model, epoch)
         ev = evaluate(model, splits[select_on], transform, bool(config.bf16))
-        record.update(
+        epoch_log.update(
             epoch=epoch,
             eval_split=select_on,
             eval_loss=ev["loss"],
@@ -192,7 +192,7 @@ def run_experiment(
             eval_macro_f1=ev["macro_f1"],
             seconds=time.time() - t0,
         )
-        history.append(record)
+        history.append(epoch_log)
         # Keep the best epoch by validation accuracy. Without a validation split (notMNIST) nothing is
         # selected on test: the last epoch is the model.
         if select_on != "validation" or ev["accuracy"] > best.accuracy:
@@ -203,7 +203,7 @@ def run_experiment(
         if out is not None:
             save_last(out, config, model, optimizer, scheduler, generator, epoch, history, best)
         for cb in callbacks:
-            cb.on_epoch_end(epoch, record)
+            cb.on_epoch_end(epoch, epoch_log)
 
     if best.weights is not None:
         model.load_state_dict(best.weights)

@@ -75,7 +75,7 @@ def check_same_setting(saved: dict[str, Any] | None, config: Experiment, out_dir
         shown = ", ".join(f"{k} {saved[k]!r} -> {now[k]!r}" for k in differ)
         raise ConfigError(
             f"cannot resume {out_dir}: the setting differs from the saved run ({shown}); resume with "
-            "the same flags, or start fresh without --resume (and --overwrite)"
+            "the same flags, or start fresh: another --out, or without --resume"
         )
 
 

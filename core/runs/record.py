@@ -233,6 +233,8 @@ def _split_metrics(f: _Fields, m: dict, where: str, n_classes: int) -> SplitMetr
             f.number(c, "f1", f"{w}.f1", 0, 1),
             f.whole(c, "support", f"{w}.support"),
         )
+    if set(per_class) != set(classes):
+        raise f.fail(f"{where}.per_class", "must have one entry per class")
     matrix = f.seq(m, "confusion_matrix", f"{where}.confusion_matrix")
     if len(matrix) != n_classes or not all(
         isinstance(r, list) and len(r) == n_classes and all(isinstance(v, int) and v >= 0 for v in r) for r in matrix
@@ -265,6 +267,8 @@ def _split_metrics(f: _Fields, m: dict, where: str, n_classes: int) -> SplitMetr
     )
 
 
+# What every epoch of a history has (the pages plot these).
+HISTORY_NUMBERS = ("seconds", "train_loss", "train_accuracy", "eval_loss", "eval_accuracy")
 KNOWN = {
     "format",
     "format_version",
@@ -303,22 +307,27 @@ def record_from_dict(meta: Any, file: Path) -> RunRecord:
     if not classes or not all(isinstance(c, str) for c in classes) or len(classes) > 1000:
         raise f.fail("classes", "must be a non-empty list of class names")
     prep = f.obj(meta, "preprocessing", "preprocessing") or {}
-    for key in ("decoded_size", "image_size"):
-        f.whole(prep, key, f"preprocessing.{key}", 8, MAX_IMAGE_SIDE, required=key == "image_size")
+    for key in ("decoded_size", "image_size"):  # faces are decoded to a fixed size before the model resizes them
+        needed = key == "image_size" or config.task == "fer"
+        f.whole(prep, key, f"preprocessing.{key}", 8, MAX_IMAGE_SIDE, required=needed)
     data_raw = f.obj(meta, "data", "data") or {}
     splits = f.obj(data_raw, "splits", "data.splits", required=False) or {}
     sizes = {k[: -len("_size")]: f.whole(data_raw, k, f"data.{k}") for k in data_raw if k.endswith("_size")}
     data = DataInfo(f.text(data_raw, "source", "data.source") or "", sizes, {str(k): str(v) for k, v in splits.items()})
     history = f.seq(meta, "history", "history")
-    if not all(isinstance(h, dict) and isinstance(h.get("epoch"), int) for h in history):
-        raise f.fail("history", "must be a list of per-epoch objects with an epoch number")
+    for i, h in enumerate(history):
+        if not isinstance(h, dict):
+            raise f.fail(f"history[{i}]", "is not an object")
+        f.whole(h, "epoch", f"history[{i}].epoch", 1)
+        for key in HISTORY_NUMBERS:
+            f.number(h, key, f"history[{i}].{key}")
     metrics_raw = f.obj(meta, "metrics", "metrics") or {}
     metrics = {}
     for split, m in metrics_raw.items():
         if not isinstance(m, dict):
             raise f.fail(f"metrics.{split}", "is not an object")
         metrics[str(split)] = _split_metrics(f, m, f"metrics.{split}", len(classes))
-    complete = meta.get("complete", True)
+    complete = meta.get("complete")
     if not isinstance(complete, bool):
         raise f.fail("complete", "must be true or false")
     return RunRecord(
@@ -369,6 +378,8 @@ def read_record_or_none(directory: str | Path) -> RunRecord | None:
 
 
 def is_complete(directory: str | Path) -> bool:
-    """Whether the directory holds a finished run (resumable runs are skipped or resumed, finished ones not)."""
-    record = read_record_or_none(directory)
-    return bool(record and record.complete)
+    """Whether the directory holds a finished run (resumable runs are skipped or resumed, finished ones not).
+    A meta.json that is there but malformed is an error, not "unfinished": nothing is retrained over it."""
+    if not (Path(directory) / META_FILE).exists():
+        return False
+    return read_record(directory).complete

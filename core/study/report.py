@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import ConfigError
 from ..runs.record import Unseen
 from .figures import CONFUSION_FIGURE, FIGURES_DIR, FREEZE_FIGURE
 from .notmnist_summary import by_cell, collect_runs, comparison_rows, permutation_drop
 from .sweep import (
     ROW_LABELS,
     STUDY_TEST_ACCURACY,
+    RowStatus,
     by_completeness,
     find_sweeps,
     read_sweep,
@@ -106,7 +108,7 @@ def sweep_section(folder: Path, root: Path) -> str:
         val, test = row.get("validation"), row.get("test")
         ci = f" [{test['ci_low'] * 100:.1f}, {test['ci_high'] * 100:.1f}]" if test else ""
         # A run in progress leaves no trace in git (its state is ignored), so the README only says "not yet".
-        status = row["status"] if row["status"] in ("complete", "unavailable") else "not yet"
+        status = row["status"] if row["status"] in (RowStatus.COMPLETE, RowStatus.UNAVAILABLE) else "not yet"
         lines.append(
             f"| {ROW_LABELS[row['row']]} | {status} | {_pct(val and val['accuracy'], 1)} | "
             f"{_pct(test and test['accuracy'], 1)}{ci} | {unseen_cell(row)} | {_pct(test and test['macro_f1'], 1)} | "
@@ -120,7 +122,7 @@ def sweep_section(folder: Path, root: Path) -> str:
             '(288 of the 3,589 test faces also occur there). "not recomputed": the row was trained before this '
             "figure was recorded and its weights do not ship, so it cannot be evaluated again.",
         ]
-    if any(row["status"] == "unavailable" for row in summary["rows"]):
+    if any(row["status"] == RowStatus.UNAVAILABLE for row in summary["rows"]):
         lines += [
             "",
             "The rows marked unavailable need ImageNet weights, which these machines cannot download. "
@@ -168,7 +170,7 @@ def update_readme(readme: Path, root: Path, check: bool = False) -> bool:
     """Rewrite the marked section; returns True when the README was already up to date."""
     text = readme.read_text()
     if START not in text or END not in text:
-        raise ValueError(f"{readme} has no results markers ({START} ... {END})")
+        raise ConfigError(f"{readme} has no results markers ({START} ... {END})")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     new = head + results_section(root) + tail

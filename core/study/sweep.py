@@ -11,15 +11,16 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from ..config import Experiment
 from ..engine.callbacks import Callback
 from ..engine.loop import load_data, run_experiment
-from ..errors import WeightsUnavailable
-from ..runs.files import atomic_write_json
-from ..runs.record import RunRecord, is_complete, read_record_or_none
+from ..errors import CheckpointError, WeightsUnavailable
+from ..runs.files import META_FILE, atomic_write_json
+from ..runs.record import RunRecord, is_complete, read_record
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ ROW_LABELS = {
 }
 SUMMARY_FILE = "sweep.json"
 # Fields the sweep sets per row (or names separately), not flags of its command.
-ROW_FIELDS = ("model", "pretrained", "freeze", "weights", "data")
+ROW_FIELDS = ("pretrained", "freeze", "weights", "data")
 
 
 def sweep_rows(base: Experiment, rows: Iterable[str] | None = None) -> list[tuple[str, Experiment]]:
@@ -52,6 +53,27 @@ def sweep_rows(base: Experiment, rows: Iterable[str] | None = None) -> list[tupl
     spec = {name: (pretrained, freeze) for name, pretrained, freeze in ROWS}
     names = list(dict.fromkeys(rows)) if rows else list(spec)
     return [(name, dataclasses.replace(base, pretrained=spec[name][0], freeze=spec[name][1])) for name in names]
+
+
+class RowStatus(StrEnum):
+    """A sweep row's state, as sweep.json and the comparison page say it."""
+
+    COMPLETE = "complete"
+    RUNNING = "running"  # state in last/, no record yet
+    MISSING = "missing"  # not started
+    UNAVAILABLE = "unavailable"  # its pretrained weights could not be had
+    INVALID = "invalid"  # a meta.json that is not a valid run record
+
+
+def read_row(folder: Path) -> tuple[RunRecord | None, str | None]:
+    """A row folder's record, or the one-line reason its meta.json is not valid (logged as a warning)."""
+    if not (folder / META_FILE).exists():
+        return None, None
+    try:
+        return read_record(folder), None
+    except CheckpointError as exc:
+        log.warning("skipped %s: %s", folder, exc)
+        return None, str(exc)
 
 
 def row_summary(name: str, folder: Path, record: RunRecord | None = None) -> dict[str, Any]:
@@ -62,11 +84,16 @@ def row_summary(name: str, folder: Path, record: RunRecord | None = None) -> dic
         "study_test_accuracy": STUDY_TEST_ACCURACY.get(name),
         "folder": folder.name,
     }
-    record = record or read_record_or_none(folder)
+    invalid = None
     if record is None:
-        row["status"] = "running" if (folder / "last").exists() else "missing"
+        record, invalid = read_row(folder)
+    if invalid:
+        row.update(status=RowStatus.INVALID, error=invalid)
         return row
-    row["status"] = "complete" if record.complete else "running"
+    if record is None:
+        row["status"] = RowStatus.RUNNING if (folder / "last").exists() else RowStatus.MISSING
+        return row
+    row["status"] = RowStatus.COMPLETE if record.complete else RowStatus.RUNNING
     for split, m in record.metrics.items():
         row[split] = {
             "accuracy": m.accuracy,
@@ -94,8 +121,8 @@ def current_rows(
     rows = []
     for name, _, _ in ROWS:
         row = row_summary(name, folder / name, (records or {}).get(name))
-        if errors.get(name) and row["status"] != "complete":
-            row.update(status="unavailable", error=errors[name])
+        if errors.get(name) and row["status"] not in (RowStatus.COMPLETE, RowStatus.INVALID):
+            row.update(status=RowStatus.UNAVAILABLE, error=errors[name])
         rows.append(row)
     return rows
 
@@ -150,9 +177,9 @@ def sweep_command(summary: dict[str, Any], folder: Path | None = None, data: str
     """The one command that runs this sweep's setting again: finished rows are skipped, so on a machine that
     can download ImageNet weights it fills exactly the rows that were unavailable."""
     base = Experiment.from_dict({**summary["setting"], "pretrained": False, "freeze": "none"})
-    parts = ["python -m core sweep", base.task, "--arch", str(base.model)]
-    parts += base.to_args(skip=ROW_FIELDS, always=("img_size", "epochs"))
-    parts += ["--data", data or base.data or "$FER_DATA"]
+    parts = ["python -m core sweep", base.task]
+    parts += base.to_args(skip=ROW_FIELDS, always=("model", "img_size", "epochs"))
+    parts += ["--data", data or base.data or "$FER_DATA"]  # the reader's own copy when none was recorded
     if folder is not None and folder.name != default_folder(base):
         parts += ["--out", str(folder)]
     return " ".join(parts)
@@ -172,7 +199,7 @@ def by_completeness(folders: Iterable[Path]) -> list[Path]:
 
     def key(folder: Path) -> tuple[bool, int, int]:
         summary = json.loads((folder / SUMMARY_FILE).read_text())
-        done = sum(r.get("status") == "complete" for r in summary.get("rows", []))
+        done = sum(r.get("status") == RowStatus.COMPLETE for r in summary.get("rows", []))
         return done > 0, summary.get("epochs", 0), done
 
     return sorted(folders, key=key, reverse=True)
@@ -183,8 +210,8 @@ def read_sweep(folder: str | Path) -> tuple[dict[str, Any], dict[str, RunRecord]
     written), and the run record of every row that has one."""
     folder = Path(folder)
     summary = json.loads((folder / SUMMARY_FILE).read_text())
-    errors = {r["row"]: r.get("error") for r in summary.get("rows", []) if r.get("status") == "unavailable"}
-    records = {name: record for name, _, _ in ROWS if (record := read_record_or_none(folder / name)) is not None}
+    errors = {r["row"]: r.get("error") for r in summary.get("rows", []) if r.get("status") == RowStatus.UNAVAILABLE}
+    records = {name: record for name, _, _ in ROWS if (record := read_row(folder / name)[0]) is not None}
     summary["rows"] = current_rows(folder, errors, records)
     return summary, records
 
