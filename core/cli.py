@@ -150,14 +150,19 @@ def _result_line(name: str, record: RunRecord) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .engine.loop import run_experiment
-    from .runs.record import read_record_or_none
 
     config = experiment_from_args(args)
     out = Path(args.out) if args.out else DEFAULT_OUT / config.task / config.name
-    previous = read_record_or_none(out)
-    if previous is not None and previous.complete and not args.resume:
-        log.warning("note: overwriting the finished run in %s", out)
-    _, record = _run_with_progress(lambda cbs: run_experiment(config, out, cbs, resume=args.resume), args.progress_file)
+    try:
+        _, record = _run_with_progress(
+            lambda cbs: run_experiment(config, out, cbs, resume=args.resume, overwrite=args.overwrite),
+            args.progress_file,
+        )
+    finally:
+        if args.progress_file:  # an app job: whatever happened, the next queued job may start now
+            from .jobs import dispatch
+
+            dispatch(Path(args.progress_file).parent.parent)
     print(_result_line(config.name, record) + f" -> {out}")
     return 0
 
@@ -363,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = train.add_argument_group("run options")
     run.add_argument("--out", help="output directory (default checkpoints/TASK/RUN-NAME)")
     run.add_argument("--resume", action="store_true", help="continue from the last completed epoch in --out")
+    run.add_argument(
+        "--overwrite", action="store_true", help="replace a finished run in --out (kept until the new one is done)"
+    )
     run.add_argument("--config", help="the whole experiment as a JSON file (replaces the experiment flags)")
     run.add_argument("--progress-file", help="write live progress as JSON here (the app's background jobs)")
     train.set_defaults(func=cmd_train)

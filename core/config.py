@@ -137,6 +137,11 @@ class Experiment:
         return args
 
 
+def _spelled(name: str) -> str:
+    """A field as the user typed it: its CLI flag where it has one."""
+    return FLAG_BY_FIELD[name].flag if name in FLAG_BY_FIELD and name != "model" else name
+
+
 def _check_types(c: Experiment) -> None:
     ints = ("permutation_seed", "img_size", "epochs", "batch_size", "augment_shift", "seed")
     optional_ints = ("step_size", "train_limit", "test_limit")
@@ -147,14 +152,14 @@ def _check_types(c: Experiment) -> None:
         if value is None and name in optional_ints:
             continue
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{name} must be a whole number, not {value!r}")
+            raise ConfigError(f"{_spelled(name)} must be a whole number, not {value!r}")
     for name in floats:
         value = getattr(c, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ConfigError(f"{name} must be a finite number, not {value!r}")
+            raise ConfigError(f"{_spelled(name)} must be a finite number, not {value!r}")
     for name in bools:
         if not isinstance(getattr(c, name), bool):
-            raise ConfigError(f"{name} must be true or false, not {getattr(c, name)!r}")
+            raise ConfigError(f"{_spelled(name)} must be true or false, not {getattr(c, name)!r}")
     for name in ("weights", "data"):
         if getattr(c, name) is not None and not isinstance(getattr(c, name), str):
             raise ConfigError(f"{name} must be a path or name, not {getattr(c, name)!r}")

@@ -1,13 +1,19 @@
-"""Training runs in background processes, so a web page stays responsive and a reload loses nothing.
+"""Training runs in background processes, through a queue, so a web page stays responsive and a reload loses
+nothing.
 
-Each job is a folder holding its config, a progress file the training process rewrites atomically,
-and its log. Any page (or a later server) rebuilds the job list from those folders alone.
+Each job is a folder holding its setting, a progress file the training process rewrites atomically, and its
+log. Any page (or a later server) rebuilds the job list from those folders alone. Jobs wait in a queue and at
+most `max_running()` train at once ($STUDY_MAX_JOBS; default 1 on machines with up to 4 cores): `dispatch()`
+starts the oldest waiting jobs when there is room, and is called when a job is submitted, when one ends (the
+training process calls it as it exits) and whenever a page lists the jobs.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,10 +25,18 @@ from typing import Any
 from .config import Experiment
 from .errors import StudyError
 from .runs.files import atomic_write_json
+from .runs.layout import partial_dir
+from .runs.lock import lock_path
 from .runs.status import RunStatus
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RUNS_ENV_VAR = "STUDY_RUNS_DIR"
+MAX_JOBS_ENV_VAR = "STUDY_MAX_JOBS"
+JOB_FILE, PROGRESS_FILE, LOG_FILE = "job.json", "progress.json", "log.txt"
+
+
+class JobRefused(StudyError):
+    """A job that is not queued: the same setting is already waiting or running, or the queue is full."""
 
 
 def runs_dir() -> Path:
@@ -34,10 +48,19 @@ def default_jobs_dir() -> Path:
     return runs_dir() / ".jobs"  # a dot folder: never mistaken for a checkpoint
 
 
+def max_running() -> int:
+    """How many jobs may train at once: $STUDY_MAX_JOBS, else 1 on up to 4 cores (two trainings on two cores
+    each run at half speed and the app's own pages slow down), else 2."""
+    try:
+        return max(1, int(os.environ.get(MAX_JOBS_ENV_VAR, "")))
+    except ValueError:
+        return 1 if (os.cpu_count() or 1) <= 4 else 2
+
+
 @dataclass
 class Job:
     folder: Path
-    info: dict[str, Any]  # job.json: pid, out_dir, config, started
+    info: dict[str, Any]  # job.json: out_dir, config, command, submitted; pid and started once launched
     progress: dict[str, Any]  # progress.json as last written by the training process
 
     @property
@@ -54,7 +77,11 @@ class Job:
 
     @property
     def status(self) -> RunStatus:
-        """What the progress file says; DIED when the process ended without saying how."""
+        """What the progress file says; QUEUED before launch; DIED when the process ended without saying how."""
+        if self.info.get("cancelled") and not self.info.get("pid"):
+            return RunStatus.FAILED
+        if not self.info.get("pid"):
+            return RunStatus.QUEUED
         try:
             state = RunStatus(self.progress.get("status", RunStatus.STARTING.value))
         except ValueError:
@@ -66,11 +93,15 @@ class Job:
         return state
 
     @property
+    def error(self) -> str:
+        return "cancelled before it started" if self.info.get("cancelled") else self.progress.get("error", "")
+
+    @property
     def fraction(self) -> float:
         """Share of the whole run done, from epochs and steps."""
         p = self.progress
         epochs = p.get("epochs") or self.info["config"]["epochs"]
-        if self.status is RunStatus.FINISHED:
+        if self.status == RunStatus.FINISHED:
             return 1.0
         done = len(p.get("history", []))
         steps = p.get("steps") or 0
@@ -78,7 +109,7 @@ class Job:
         return min(1.0, (done + within) / epochs)
 
     def log_tail(self, lines: int = 5) -> str:
-        log = self.folder / "log.txt"
+        log = self.folder / LOG_FILE
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else ""
 
 
@@ -99,53 +130,85 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def start_job(config: Experiment, out_dir: str | Path, jobs_dir: str | Path | None = None) -> Job:
-    folder = Path(jobs_dir or default_jobs_dir()) / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.name}"
-    folder.mkdir(parents=True, exist_ok=False)
-    atomic_write_json(folder / "config.json", config.to_dict())
-    command = [
-        sys.executable,
-        "-m",
-        "core",
-        "train",
-        config.task,
-        *config.to_args(always=("model",)),
-        "--out",
-        str(Path(out_dir).resolve()),
-        "--progress-file",
-        str(folder / "progress.json"),
-    ]
-    with open(folder / "log.txt", "wb") as log:
+def _new_folder(jobs_dir: Path, config: Experiment) -> Path:
+    """A fresh job folder, named by time and run (a counter when two jobs are submitted in the same second)."""
+    jobs_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.name}"
+    for n in range(1000):
+        folder = jobs_dir / (stem if n == 0 else f"{stem}-{n}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise JobRefused(f"too many jobs named {stem} this second; try again")
+
+
+def submit_job(config: Experiment, out_dir: str | Path, jobs_dir: str | Path | None = None) -> Job:
+    """Queue a training run (refused when the same setting is already waiting or running) and start it at
+    once if there is room."""
+    root = Path(jobs_dir or default_jobs_dir())
+    same = [j for j in list_jobs(root) if j.status.waiting_or_active and j.info.get("config") == config.to_dict()]
+    if same:
+        raise JobRefused(f"the same setting is already {same[0].status.value} ({same[0].name}, submitted "
+                         f"{time.strftime('%H:%M:%S', time.localtime(same[0].info.get('submitted', 0)))})")  # fmt: skip
+    folder = _new_folder(root, config)
+    out = Path(out_dir).resolve()
+    command = [sys.executable, "-m", "core", "train", config.task, *config.to_args(always=("model",)),
+               "--out", str(out), "--progress-file", str(folder / PROGRESS_FILE)]  # fmt: skip
+    info = {"out_dir": str(out), "config": config.to_dict(), "command": command, "submitted": time.time()}
+    atomic_write_json(folder / JOB_FILE, info)
+    dispatch(root)
+    job = read_job(folder)
+    assert job is not None
+    return job
+
+
+# Kept for callers of the earlier name: a job goes through the queue like any other.
+start_job = submit_job
+
+
+def _launch(job: Job) -> None:
+    with open(job.folder / LOG_FILE, "wb") as log:
         # A new session: the run survives a page reload and is not killed with the script thread.
-        proc = subprocess.Popen(
-            command,
-            cwd=PROJECT_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    info = {
-        "pid": proc.pid,
-        "out_dir": str(Path(out_dir).resolve()),
-        "config": config.to_dict(),
-        "command": command,
-        "started": time.time(),
-    }
-    atomic_write_json(folder / "job.json", info)
-    return Job(folder, info, {})
+        proc = subprocess.Popen(job.info["command"], cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    job.info.update(pid=proc.pid, started=time.time())
+    atomic_write_json(job.folder / JOB_FILE, job.info)
+
+
+def dispatch(jobs_dir: str | Path | None = None) -> list[Job]:
+    """Start the oldest queued jobs while fewer than max_running() are active; returns the jobs started. One
+    dispatcher at a time (a lock in the jobs folder), so two pages never start the same job twice."""
+    root = Path(jobs_dir or default_jobs_dir())
+    if not root.is_dir():
+        return []
+    fd = os.open(root / ".dispatch.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        jobs = list_jobs(root)
+        active = sum(j.status.active for j in jobs)
+        queued = sorted((j for j in jobs if j.status is RunStatus.QUEUED), key=lambda j: j.info.get("submitted", 0))
+        started = queued[: max(0, max_running() - active)]
+        for job in started:
+            _launch(job)
+        return started
+    finally:
+        os.close(fd)
 
 
 def read_job(folder: Path) -> Job | None:
     try:
-        info = json.loads((folder / "job.json").read_text())
+        info = json.loads((folder / JOB_FILE).read_text())
     except (OSError, json.JSONDecodeError):
         return None
+    if not isinstance(info, dict) or not isinstance(info.get("config"), dict):
+        return None
     try:
-        progress = json.loads((folder / "progress.json").read_text())
+        progress = json.loads((folder / PROGRESS_FILE).read_text())
     except (OSError, json.JSONDecodeError):
         progress = {}
-    return Job(folder, info, progress)
+    return Job(folder, info, progress if isinstance(progress, dict) else {})
 
 
 def list_jobs(jobs_dir: str | Path | None = None) -> list[Job]:
@@ -158,8 +221,23 @@ def list_jobs(jobs_dir: str | Path | None = None) -> list[Job]:
 
 
 def cancel_job(job: Job) -> None:
-    if job.status.active:
+    """Stop a running job (SIGTERM: it records "cancelled"), or take a queued one out of the queue."""
+    if job.status is RunStatus.QUEUED:
+        job.info["cancelled"] = True
+        atomic_write_json(job.folder / JOB_FILE, job.info)
+    elif job.status.active:
         try:
             os.killpg(int(job.info["pid"]), signal.SIGTERM)
         except ProcessLookupError:
             pass
+
+
+def delete_job(job: Job) -> None:
+    """Forget a job that did not finish (failed, died or cancelled): its folder, and the resumable state it left
+    beside its run folder. A finished run's results are never deleted here."""
+    if job.status.waiting_or_active or job.status is RunStatus.FINISHED:
+        raise JobRefused(f"{job.name} is {job.status.value}; only a failed or stopped run can be deleted")
+    out = Path(job.info["out_dir"])
+    shutil.rmtree(partial_dir(out), ignore_errors=True)
+    lock_path(out).unlink(missing_ok=True)
+    shutil.rmtree(job.folder, ignore_errors=True)

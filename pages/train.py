@@ -7,11 +7,12 @@ import streamlit as st
 from core.data.images import open_image
 from core.data.permutation import permute_pixels
 from core.errors import CheckpointError, ImageLoadError
-from core.jobs import runs_dir, start_job
+from core.jobs import JobRefused, runs_dir, submit_job
 from core.study.plots import enlarge, probability_bars
 from ui.common import checkpoint_choices, classifier
+from ui.jobs import jobs_panel
 from ui.sketchpad import sketchpad
-from ui.training import faces_form, jobs_panel, letters_form
+from ui.training import faces_form, letters_form
 
 st.title("Train or load models")
 train_tab, predict_tab = st.tabs(["Train", "Load a model and predict"])
@@ -21,8 +22,11 @@ with train_tab:
     task = st.radio("Experiment", ["notMNIST letters", "FER-2013 emotions"], horizontal=True, key="train_task")
     config = letters_form() if task == "notMNIST letters" else faces_form()
     if config is not None:
-        start_job(config, runs_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.name}")
-        st.toast(f"Started {config.name}")
+        try:
+            job = submit_job(config, runs_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.name}")
+            st.toast(f"{config.name}: {job.status.value}")
+        except JobRefused as exc:
+            st.warning(f"Not started: {exc}.")
 
     jobs_panel()
 

@@ -18,7 +18,7 @@ def open_page(app, page, source):
     # Sidebar values are set on the entry page: AppTest starts every run in Streamlit's legacy multipage
     # mode, so after switch_page its element tree holds the page alone (a real browser shows the sidebar).
     app.run()
-    app.text_input(key="notmnist_source").set_value(str(source))
+    app.selectbox(key="notmnist_source").set_value(str(source))
     app.switch_page(page)
     app.run()
     assert not app.exception, app.exception
@@ -52,7 +52,7 @@ def test_samples_page_shows_original_and_permuted(app, notmnist_dir):
 
 
 def test_samples_page_falls_back_to_the_bundled_sample(app, tmp_path):
-    open_page(app, "pages/samples.py", tmp_path / "no-such-folder")
+    open_page(app, "pages/samples.py", "anubhavmaity/notMNIST")  # offline here: the hub does not answer
     assert app.warning and "bundled sample" in app.warning[0].value
     assert app.subheader[0].value == "Original"
 
@@ -65,8 +65,11 @@ def test_train_page_form_starts_a_background_run(app, notmnist_dir, tmp_path):
     app.button(key="letters_start").click()  # the form's submit button
     app.run()
     assert not app.exception
-    jobs = list((tmp_path / "runs" / ".jobs").iterdir())
+    from core.jobs import cancel_job, list_jobs
+
+    jobs = list_jobs(tmp_path / "runs" / ".jobs")
     assert len(jobs) == 1 and "mlp-original" in jobs[0].name
+    cancel_job(jobs[0])
 
 
 def test_train_page_loads_a_shipped_model(app, notmnist_dir):

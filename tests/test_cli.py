@@ -141,7 +141,7 @@ def test_seeds_command_trains_every_configuration_and_resumes(tmp_path, notmnist
         tmp_path,
     ]
     out = run_cli(*args).stdout
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == sorted(
         f"{m}-{p}-s{s}" for m in ("cnn", "mlp") for p in ("original", "permuted0") for s in (0, 1)
     )
     assert len([line for line in out.splitlines() if line.startswith(("CNN ", "MLP ")) and " ± " in line]) == 4

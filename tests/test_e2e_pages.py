@@ -29,7 +29,7 @@ def test_first_request_to_a_page_url_shows_the_navigation(tmp_path, path):
                 nav = page.locator('[data-testid="stSidebarNav"] a')
                 nav.first.wait_for(timeout=30_000)
                 assert nav.count() == len(PAGES), log.read_text()[-2000:]
-                page.get_by_role("textbox", name="notMNIST data source").wait_for(
+                page.get_by_role("combobox", name="notMNIST data source").wait_for(
                     timeout=30_000
                 )  # the sidebar is there too
                 assert page.locator('[data-testid="stException"]').count() == 0

@@ -162,12 +162,13 @@ def test_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path, fer_data,
     straight, run = run_experiment(config, tmp_path / "straight", data=data)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(config, tmp_path / "resumed", callbacks=[StopAfter(2)], data=data)
-    assert (tmp_path / "resumed" / "last").is_dir()
+    assert (tmp_path / ".resumed.partial" / "last").is_dir() and not (tmp_path / "resumed").exists()
     resumed, run2 = run_experiment(config, tmp_path / "resumed", data=data, resume=True)
     for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), k
     assert [h["eval_accuracy"] for h in run.history] == [h["eval_accuracy"] for h in run2.history]
-    assert not (tmp_path / "resumed" / "last").exists()  # a finished run keeps only its checkpoint
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".resumed.lock", ".straight.lock", "resumed", "straight"]
+    assert sorted(p.name for p in (tmp_path / "resumed").iterdir()) == ["meta.json", "model.safetensors"]
     assert run2.best_epoch == max(run2.history, key=lambda h: h["eval_accuracy"])["epoch"]
     loaded, _ = load_checkpoint(tmp_path / "resumed")
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), resumed.state_dict().values()))

@@ -44,3 +44,41 @@ def test_cancelled_job_is_reported_as_ended(tmp_path, notmnist_dir):
     assert wait_for(lambda: not list_jobs(tmp_path / "jobs")[0].status.active, timeout=30)
     assert list_jobs(tmp_path / "jobs")[0].progress["error"] == "cancelled"
     assert not (tmp_path / "out" / "meta.json").exists()
+
+
+def test_the_queue_runs_one_at_a_time_refuses_duplicates_and_moves_on(tmp_path, notmnist_dir, monkeypatch):
+    from core.jobs import JobRefused, delete_job, dispatch, submit_job
+
+    monkeypatch.setenv("STUDY_MAX_JOBS", "1")
+    jobs_dir = tmp_path / "jobs"
+    long = Experiment(model="cnn", epochs=50, train_limit=3000, test_limit=300, data=str(notmnist_dir))
+    first = submit_job(long, tmp_path / "a", jobs_dir=jobs_dir)
+    with pytest.raises(JobRefused, match="already running|already starting"):
+        submit_job(long, tmp_path / "a2", jobs_dir=jobs_dir)
+    # five more within a second: one folder each, all waiting behind the first
+    short = [Experiment(model="mlp", epochs=1, train_limit=300, test_limit=100, seed=s, data=str(notmnist_dir))
+             for s in range(5)]  # fmt: skip
+    waiting = [submit_job(c, tmp_path / f"s{c.seed}", jobs_dir=jobs_dir) for c in short]
+    assert [j.status for j in waiting] == [RunStatus.QUEUED] * 5 and len({j.id for j in waiting}) == 5
+    assert sum(j.status.active for j in list_jobs(jobs_dir)) == 1
+    cancel_job(waiting[4])  # out of the queue without ever starting
+
+    def job(j):
+        return next(x for x in list_jobs(jobs_dir) if x.id == j.id)
+
+    assert wait_for(lambda: len(job(first).progress.get("history", [])) >= 1)  # its first epoch is saved
+    cancel_job(job(first))
+    # the cancelled run's process starts the next in the queue as it exits; each of the rest starts the next
+    assert wait_for(lambda: job(waiting[0]).status.active or job(waiting[0]).status is RunStatus.FINISHED, timeout=60)
+    assert wait_for(lambda: all(not j.status.waiting_or_active for j in list_jobs(jobs_dir)), timeout=240)
+    by_id = {j.id: j for j in list_jobs(jobs_dir)}
+    assert [by_id[j.id].status for j in waiting[:4]] == [RunStatus.FINISHED] * 4
+    assert by_id[waiting[4].id].status is RunStatus.FAILED and "before it started" in by_id[waiting[4].id].error
+    assert dispatch(jobs_dir) == []
+    # a run that did not finish can be deleted, with the state it left; a finished one cannot
+    stopped = by_id[first.id]
+    assert stopped.status is RunStatus.FAILED and (tmp_path / ".a.partial").exists()
+    delete_job(stopped)
+    assert not stopped.folder.exists() and not (tmp_path / ".a.partial").exists()
+    with pytest.raises(JobRefused, match="only a failed or stopped run"):
+        delete_job(by_id[waiting[0].id])

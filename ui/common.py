@@ -9,9 +9,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.data import fer, notmnist
+from core.data import notmnist
 from core.data.cache import load_split
+from core.data.roots import ROOTS_ENV, Choice, choices, data_roots, hub_reachable
 from core.data.sources import ImageSplit
+from core.data.tasks import get_task
 from core.errors import CheckpointError, DataSourceError
 from core.runs.index import best_first, find_runs
 from core.runs.record import RunRecord
@@ -38,37 +40,87 @@ def _leave_legacy_multipage_mode() -> None:
 _leave_legacy_multipage_mode()
 
 
+def source_choices(task: str) -> list[Choice]:
+    """What the sidebar offers for a task (the scan is bounded and cached for 5 minutes): $ENV_VAR if the server
+    sets it, then the hub when it answers, local dataset folders under the data roots, the bundled sample."""
+    spec = get_task(task).spec
+    return _source_choices(task, os.environ.get(spec.env_var, "").strip(), os.environ.get(ROOTS_ENV, ""))
+
+
+@st.cache_data(ttl=300, show_spinner="Looking for datasets…")
+def _source_choices(task: str, env: str, roots_setting: str) -> list[Choice]:
+    spec = get_task(task).spec
+    found = choices(spec, online=hub_reachable())
+    if env:
+        found.insert(0, Choice(env, f"${spec.env_var}: {env}", env != "bundled"))
+    return found
+
+
+def _source_picker(task: str, key: str, label: str, help_text: str) -> None:
+    """A picker over the allowed sources. The choice is kept in the session (`KEY_chosen`, which outlives the
+    widget on pages that do not draw it) and in the URL (?notmnist=...), so a reload keeps it too."""
+    chosen = f"{key}_chosen"
+    options = {c.source: c for c in source_choices(task)}
+    if not options:
+        st.caption(f"{label}: none found under {', '.join(map(str, data_roots())) or 'the data roots'}.")
+        st.session_state[chosen] = None
+        return
+    asked = st.query_params.get(task)
+    if asked is not None and asked not in options:
+        st.warning(f"`{asked}` is not one of the allowed {label.lower()}s (hub ids, the bundled sample, folders "
+                   f"under ${ROOTS_ENV}); it was not read.", icon="⚠️")  # fmt: skip
+        asked = None
+    if st.session_state.get(chosen) not in options:
+        st.session_state[chosen] = asked or next(iter(options))
+    st.session_state[key] = st.session_state[chosen]
+
+    def keep() -> None:
+        st.session_state[chosen] = st.session_state[key]
+
+    st.selectbox(label, list(options), key=key, format_func=lambda s: options[s].label, help=help_text, on_change=keep)
+    st.query_params[task] = st.session_state[chosen]
+
+
 def sidebar_data_source() -> None:
     with st.sidebar:
-        st.text_input(
+        _source_picker(
+            "notmnist",
+            SOURCE_KEY,
             "notMNIST data source",
-            key=SOURCE_KEY,
-            value=st.session_state.get(SOURCE_KEY) or os.environ.get(notmnist.SPEC.env_var, notmnist.SPEC.hub_id),
-            help=(
-                f"A Hugging Face hub id, a local dataset folder (e.g. ../shared/data/notmnist), an image folder "
-                f"with one sub-folder per letter, or `bundled` for the small sample shipped with the app. "
-                f"Default: ${notmnist.SPEC.env_var} or the hub."
-            ),
+            "The Hugging Face hub copy (when online), dataset folders found under the data roots "
+            f"(${ROOTS_ENV}; default ../shared/data and ~/data), or the small sample bundled with the app.",
         )
-        st.text_input(
+        _source_picker(
+            "fer",
+            FER_SOURCE_KEY,
             "FER-2013 data source",
-            key=FER_SOURCE_KEY,
-            value=st.session_state.get(FER_SOURCE_KEY) or os.environ.get("FER_DATA", ""),
-            placeholder="e.g. ../shared/data/fer or ~/fer2013",
-            help=(
-                "A local dataset folder with train/validation/test (e.g. ../shared/data/fer), the Kaggle download "
-                "(msambare/fer2013: train/ and test/ folders), or a hub id. Default: $FER_DATA."
-            ),
+            f"Dataset folders found under the data roots (${ROOTS_ENV}; default ../shared/data and ~/data), "
+            "e.g. a folder with train/validation/test parquet files or the Kaggle download (train/ and test/).",
         )
 
 
 def fer_source() -> str | None:
-    """The FER-2013 source from the sidebar or $FER_DATA (there is no default on the hub)."""
-    return (st.session_state.get(FER_SOURCE_KEY) or os.environ.get(fer.SPEC.env_var) or "").strip() or None
+    """The FER-2013 source picked in the sidebar (None when there is none)."""
+    return st.session_state.get(f"{FER_SOURCE_KEY}_chosen")
 
 
 def data_source() -> str:
-    return st.session_state.get(SOURCE_KEY) or os.environ.get(notmnist.SPEC.env_var) or notmnist.SPEC.hub_id
+    """The notMNIST source picked in the sidebar."""
+    return st.session_state.get(f"{SOURCE_KEY}_chosen") or "bundled"
+
+
+def training_source_problem(task: str) -> str | None:
+    """Why the picked source cannot train (the sample, no source, an unreachable hub), or None when it can."""
+    source = data_source() if task == "notmnist" else fer_source()
+    picked = next((c for c in source_choices(task) if c.source == source), None)
+    where = f"a dataset folder under ${ROOTS_ENV} (default ../shared/data or ~/data)"
+    if picked is None:
+        return f"No {task} dataset found: put one in {where}, then reload."
+    if not picked.full:
+        return f"The bundled sample is for looking, not training: pick the full dataset in the sidebar ({where})."
+    if "unreachable" in picked.label:
+        return "The Hugging Face hub cannot be reached from this server: pick a local dataset folder in the sidebar."
+    return None
 
 
 @st.cache_resource(show_spinner="Loading notMNIST…")

@@ -1,14 +1,11 @@
-"""The Train page's parts: the two experiment forms (notMNIST, FER) and the live list of background runs."""
+"""The Train page's forms: the two experiments (notMNIST, FER), with estimates and the study's defaults."""
 
 import dataclasses
 
 import streamlit as st
 
 from core.config import FER_ARCHS, FREEZE_DEPTHS, NOTMNIST_MODELS, Experiment
-from core.jobs import cancel_job, list_jobs
-from core.runs.status import RunStatus
-from core.study.plots import training_curves
-from ui.common import data_source, fer_source, task_runs
+from ui.common import data_source, fer_source, task_runs, training_source_problem
 
 FER_TRAIN_SIZE = 28_709  # FER-2013 Training
 
@@ -55,7 +52,10 @@ def letters_form() -> Experiment | None:
         limit = st.number_input(
             "Use only the first N training images (0 = all)", 0, 100_000, 0, step=1000, key="letters_limit"
         )
-        started = st.form_submit_button("Start training", type="primary", key="letters_start")
+        problem = training_source_problem("notmnist")
+        if problem:
+            st.info(problem)
+        started = st.form_submit_button("Start training", type="primary", key="letters_start", disabled=bool(problem))
     estimate = seconds_per_epoch(model)
     if estimate:
         st.caption(f"About {estimate:.0f} s per epoch on the full training split on this machine.")
@@ -75,15 +75,37 @@ def letters_form() -> Experiment | None:
     )
 
 
+STUDY_SETTING = {"model": "mobilenet_v2", "img_size": 96, "epochs": 10, "lr_schedule": "onecycle",
+                 "label_smoothing": 0.1}  # the shipped freeze-depth study's setting, the form's defaults  # fmt: skip
+IMG_SIZES = [48, 64, 96, 112, 160, 224]
+SCHEDULES = ["onecycle", "cosine", "step", "constant"]
+
+
+def imagenet_weights_here(arch: str) -> bool:
+    from core.models.backbones import imagenet_weights_file
+
+    return imagenet_weights_file(arch).is_file()
+
+
 def faces_form() -> Experiment | None:
-    defaults = Experiment(task="fer")
+    defaults = Experiment(task="fer", **STUDY_SETTING)
     source = fer_source()
-    st.markdown(f"Data source: `{source or 'not set'}` (change it in the sidebar)")
+    st.markdown(f"Data source: `{source or 'none found'}` (change it in the sidebar)")
     c1, c2, c3, c4 = st.columns(4)
     arch = c1.selectbox(
-        "Backbone", FER_ARCHS, key="fer_arch", format_func={"resnet18": "ResNet-18", "mobilenet_v2": "MobileNetV2"}.get
+        "Backbone",
+        FER_ARCHS,
+        index=FER_ARCHS.index(defaults.arch),
+        key="fer_arch",
+        format_func={"resnet18": "ResNet-18", "mobilenet_v2": "MobileNetV2"}.get,
     )
-    start = c1.radio("Start from", ["scratch", "ImageNet weights"], horizontal=True, key="fer_start_from")
+    starts = ["scratch", "ImageNet weights"] if imagenet_weights_here(arch) else ["scratch"]
+    start = c1.radio("Start from", starts, horizontal=True, key="fer_start_from")
+    if len(starts) == 1:
+        from core.models.backbones import imagenet_weights_file
+
+        wanted = imagenet_weights_file(arch)
+        c1.caption(f"ImageNet weights: put `{wanted.name}` in `{wanted.parent}` (torchvision's cache) to fine-tune.")
     freeze = c2.selectbox(
         "Freeze",
         FREEZE_DEPTHS,
@@ -97,19 +119,18 @@ def faces_form() -> Experiment | None:
             "all": "all conv layers",
         }.get,
     )
-    img_size = c2.select_slider("Input size (px)", [48, 64, 96, 112, 160, 224], value=96, key="fer_img_size")
-    epochs = c3.number_input("Epochs", 1, 100, 10, key="fer_epochs")
+    img_size = c2.select_slider("Input size (px)", IMG_SIZES, value=defaults.img_size, key="fer_img_size")
+    epochs = c3.number_input("Epochs", 1, 100, defaults.epochs, key="fer_epochs")
     batch = c3.select_slider("Batch size", [16, 32, 64, 128], value=defaults.batch_size, key="fer_batch")
     optimizer = c4.radio("Optimizer", ["adam", "sgd"], horizontal=True, key="fer_optimizer")
     lr = c4.select_slider(
         "Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2], value=1e-3, format_func=lambda v: f"{v:g}", key="fer_lr"
     )
     o1, o2, o3, o4 = st.columns(4)
-    schedule = o1.selectbox("LR schedule", ["step", "cosine", "onecycle", "constant"], key="fer_schedule")
-    smoothing = o2.number_input("Label smoothing", 0.0, 0.5, 0.0, 0.05, key="fer_smoothing")
-    weights = o3.toggle(
-        "Class weights", key="fer_class_weights", help="weight the loss by inverse class frequency (disgusted is 1.5 %)"
-    )
+    schedule = o1.selectbox("LR schedule", SCHEDULES, key="fer_schedule")
+    smoothing = o2.number_input("Label smoothing", 0.0, 0.5, defaults.label_smoothing, 0.05, key="fer_smoothing")
+    weights = o3.toggle("Class weights", key="fer_class_weights", help="weight the loss by inverse class frequency "
+                        "(disgusted is 1.5 %)")  # fmt: skip
     limit = o4.number_input("Training images (0 = all)", 0, FER_TRAIN_SIZE, 0, step=1000, key="fer_limit")
     frozen = freeze if start != "scratch" else "none"
     per_image = fer_seconds_per_image(arch, img_size, frozen, int(batch))
@@ -119,7 +140,10 @@ def faces_form() -> Experiment | None:
         f"({1 / per_image:.0f} images/s for training, plus a short evaluation), "
         f"so {epochs} epochs take about {per_image * images * epochs / 3600:.1f} h."
     )
-    if not st.button("Start training", type="primary", key="fer_start", disabled=not source):
+    problem = training_source_problem("fer")
+    if problem:
+        st.info(problem)
+    if not st.button("Start training", type="primary", key="fer_start", disabled=bool(problem)):
         return None
     return dataclasses.replace(
         defaults,
@@ -137,57 +161,3 @@ def faces_form() -> Experiment | None:
         data=source,
         train_limit=int(limit) or None,
     )
-
-
-def jobs_panel() -> None:
-    """Every recent run with live progress; it refreshes itself every 2 s while one is running."""
-    running = any(j.status.active for j in list_jobs()[:6])
-
-    @st.fragment(run_every=2 if running else None)
-    def show_jobs() -> None:
-        jobs = list_jobs()[:6]
-        if not jobs:
-            st.info("No training runs yet. Runs keep going in the background when you reload or leave the page.")
-            return
-        st.subheader("Runs")
-        for job in jobs:
-            p = job.progress
-            cfg = job.info["config"]
-            with st.container(border=True):
-                head, button = st.columns([5, 1])
-                head.markdown(f"**{job.name}** · {job.status.value}")
-                if job.status.active:
-                    if button.button("Cancel", key=f"cancel-{job.id}"):
-                        cancel_job(job)
-                        st.rerun()
-                    epoch = p.get("epoch", 0)
-                    st.progress(
-                        job.fraction,
-                        text=f"epoch {epoch}/{cfg['epochs']}, batch {p.get('step', 0)}/{p.get('steps', '?')}, "
-                        f"loss {p.get('loss', float('nan')):.3f}",
-                    )
-                elif job.status is RunStatus.FINISHED:
-                    st.success(
-                        f"Test accuracy {p['accuracy']:.2%} after {p['training_seconds']:.0f} s of training · saved to "
-                        f"`{job.info['out_dir']}`"
-                    )
-                elif job.status is RunStatus.FAILED:
-                    st.error(p.get("error", "the run failed"))
-                else:
-                    st.error("The training process ended without finishing. Last lines of its log:")
-                    st.code(job.log_tail() or "(empty log)")
-                if p.get("history"):
-                    held_out = p["history"][0].get("eval_split", "test")
-                    st.plotly_chart(
-                        training_curves(
-                            {
-                                "train": [{**h, "acc": h["train_accuracy"]} for h in p["history"]],
-                                held_out: [{**h, "acc": h["eval_accuracy"]} for h in p["history"]],
-                            },
-                            metric="acc",
-                        ),
-                        width="stretch",
-                        key=f"curve-{job.id}",
-                    )
-
-    show_jobs()

@@ -6,6 +6,10 @@ convert and resize pixels with the same code.
 
 from __future__ import annotations
 
+import io
+import os
+import stat
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,30 +17,72 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ImageLoadError
 
-# Refuse images whose decoded size would exhaust memory (a 10,000 x 10,000 RGBA image is 400 MB).
-MAX_PIXELS = 40_000_000
+# Limits on what an image may cost before it is decoded (each is checked from the header alone):
+MAX_PIXELS = 40_000_000  # a 10,000 x 10,000 RGBA image would be 400 MB
+MAX_DECODED_BYTES = 64 * 2**20  # decoded pixel memory; a larger JPEG decodes reduced (draft), others are refused
+WORKING_SIDE = 2048  # larger images are reduced to this side at once (ample for letters and for face crops)
+MAX_FILE_BYTES = 100 * 2**20
+_BYTES_PER_BAND = {"1": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2, "I": 4, "F": 4}
+
+
+def _check_file(path: Path, label: str) -> None:
+    """Only regular files are opened: a FIFO would block forever, a device could be endless."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise ImageLoadError(f"{label}: no such file") from None
+    except OSError as exc:
+        raise ImageLoadError(f"{label}: cannot be read ({exc.strerror})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ImageLoadError(f"{label}: is a directory, not an image")
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageLoadError(f"{label}: is not a regular file (a pipe, device or socket), so it is not read")
+    if info.st_size > MAX_FILE_BYTES:
+        raise ImageLoadError(f"{label}: the file is {info.st_size / 2**20:.0f} MB; images up to "
+                             f"{MAX_FILE_BYTES // 2**20} MB are read")  # fmt: skip
+
+
+def _bound_memory(img: Image.Image, label: str) -> None:
+    """Refuse (or, for JPEG, decode reduced) an image whose decoded pixels would exceed the limits."""
+    if img.width * img.height > MAX_PIXELS:
+        raise ImageLoadError(
+            f"{label}: image is too large ({img.width}x{img.height} pixels; the limit is {MAX_PIXELS:,} pixels)"
+        )
+    decoded = img.width * img.height * len(img.getbands()) * _BYTES_PER_BAND.get(img.mode, 1)
+    if decoded <= MAX_DECODED_BYTES:
+        return
+    if img.format == "JPEG":
+        img.draft(img.mode, (WORKING_SIDE, WORKING_SIDE))  # the decoder skips detail: 1/2, 1/4 or 1/8 of the side
+        return
+    raise ImageLoadError(
+        f"{label}: a {img.width}x{img.height} {img.mode} image takes {decoded / 2**20:.0f} MB decoded; the limit is "
+        f"{MAX_DECODED_BYTES // 2**20} MB (save it smaller, or as JPEG)"
+    )
 
 
 def open_image(source: str | Path | bytes | Image.Image, name: str | None = None) -> Image.Image:
-    """Open and fully decode an image from a path, raw bytes or a PIL image (first frame only)."""
-    import io
-
+    """Open and fully decode an image from a path, raw bytes or a PIL image (first frame only), within the memory
+    limits above; an image larger than WORKING_SIDE comes back reduced to it."""
     if isinstance(source, Image.Image):
         return source
     label = name or (str(source) if isinstance(source, (str, Path)) else "upload")
+    if isinstance(source, (str, Path)):
+        _check_file(Path(source), label)
     try:
-        img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
-        if img.width * img.height > MAX_PIXELS:
-            raise ImageLoadError(f"{label}: image is too large ({img.width}x{img.height} pixels)")
-        img.seek(0)  # animated images: use the first frame
-        img.load()
+        with warnings.catch_warnings():
+            # PIL warns (two lines on stderr) between its bomb limits; _bound_memory decides instead.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+            _bound_memory(img, label)
+            img.seek(0)  # animated images: use the first frame
+            img.load()
+            if max(img.size) > WORKING_SIDE:
+                img.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BOX)
     except ImageLoadError:
         raise
-    except FileNotFoundError:
-        raise ImageLoadError(f"{label}: no such file") from None
-    except IsADirectoryError:
-        raise ImageLoadError(f"{label}: is a directory, not an image") from None
-    except (UnidentifiedImageError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:
+        raise ImageLoadError(f"{label}: image is too large (far over the limit of {MAX_PIXELS:,} pixels)") from None
+    except UnidentifiedImageError:
         raise ImageLoadError(f"{label}: not an image file PIL can read") from None
     except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
         raise ImageLoadError(f"{label}: cannot decode image ({exc})") from None

@@ -7,7 +7,6 @@ and `test/`). Each split is decoded into an N x 1 x H x W uint8 array; core.data
 
 from __future__ import annotations
 
-import io
 import os
 import socket
 from dataclasses import dataclass
@@ -15,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
-from ..errors import DataSourceError
-from .images import prepare_image
+from ..errors import DataSourceError, ImageLoadError
+from .images import open_image, prepare_image
 
 
 @dataclass(frozen=True)
@@ -174,11 +172,11 @@ def _derive_split(spec: DatasetSpec, dsd, split: str, source: str):
 def read_split(spec: DatasetSpec, source: str, split: str) -> tuple[np.ndarray, np.ndarray, str]:
     """Decode one split of a resolved source: images (N x 1 x H x W uint8), labels and how the split was made."""
     ds, origin = _load_hf_split(spec, source, split)
-    images, labels = _decode(spec, ds)
+    images, labels = _decode(spec, ds, source)
     return images, labels, origin
 
 
-def _decode(spec: DatasetSpec, ds) -> tuple[np.ndarray, np.ndarray]:
+def _decode(spec: DatasetSpec, ds, source: str) -> tuple[np.ndarray, np.ndarray]:
     import datasets
 
     names = ds.features["label"].names if isinstance(ds.features["label"], datasets.ClassLabel) else None
@@ -189,8 +187,13 @@ def _decode(spec: DatasetSpec, ds) -> tuple[np.ndarray, np.ndarray]:
     labels = np.empty(len(ds), dtype=np.int64)
     for i, row in enumerate(ds):
         blob = row["image"]
-        data = blob.get("bytes") or Path(blob["path"]).read_bytes()
-        images[i, 0] = prepare_image(Image.open(io.BytesIO(data)), size, invert="never")
+        where = blob.get("path") or f"image {i} of the split"
+        try:
+            data = blob.get("bytes") or Path(blob["path"]).read_bytes()
+            images[i, 0] = prepare_image(open_image(data, name=where), size, invert="never")
+        except (ImageLoadError, OSError) as exc:
+            raise DataSourceError(f"{source}: {exc if isinstance(exc, ImageLoadError) else f'{where}: {exc}'}; "
+                                  "remove or replace that file") from None  # fmt: skip
         labels[i] = label_map[row["label"]] if label_map else row["label"]
     return images, labels
 

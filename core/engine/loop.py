@@ -8,6 +8,7 @@ core.data.tasks (data, transform, preprocessing) and core.models (the network an
 
 from __future__ import annotations
 
+import logging
 import math
 import shutil
 import time
@@ -25,16 +26,20 @@ from ..data.cache import load_split
 from ..data.sources import ImageSplit, unseen_mask
 from ..data.tasks import batch_transform, get_task
 from ..data.transforms import BatchTransform
-from ..errors import StudyError
+from ..errors import CheckpointError, ConfigError, StudyError
 from ..inference.runtime import autocast, device, predict_logits
 from ..models import build_model, count_parameters, memory_format
-from ..runs.checkpoint import save_checkpoint
-from ..runs.files import WEIGHTS_FILE, git_commit, save_weights
-from ..runs.record import DataInfo, RunRecord, SplitMetrics, record_from_dict
+from ..runs.checkpoint import load_checkpoint, save_checkpoint
+from ..runs.files import META_FILE, git_commit
+from ..runs.layout import partial_dir, publish, recover
+from ..runs.lock import run_folder_lock
+from ..runs.record import DataInfo, RunRecord, SplitMetrics, read_record, record_from_dict
 from .callbacks import Callback
 from .metrics import bootstrap_ci, classification_metrics
 from .optim import make_loss, make_optimizer, make_scheduler, steps_per_epoch
-from .resume import LAST_DIR, Best, can_resume, load_last, save_last
+from .resume import Best, can_resume, load_last, save_last
+
+log = logging.getLogger(__name__)
 
 
 class TrainingDiverged(StudyError):
@@ -143,10 +148,53 @@ def run_experiment(
     callbacks: Iterable[Callback] = (),
     data: dict[str, ImageSplit] | None = None,
     resume: bool = False,
+    overwrite: bool = False,
 ) -> tuple[nn.Module, RunRecord]:
-    """Train `config` to the end and evaluate it; with out_dir, checkpoint every epoch and keep the best."""
+    """Train `config` to the end and evaluate it. With out_dir: one writer at a time (a lock), state saved every
+    epoch in a partial folder beside it (resumable), and the finished run renamed into place. A finished run
+    already there is refused unless `overwrite`; with `resume` it is returned as it is (nothing to resume)."""
     callbacks = list(callbacks)
-    out = Path(out_dir) if out_dir is not None else None
+    if out_dir is None:
+        model, run = _train(config, None, callbacks, data, resume=False)
+    else:
+        out = Path(out_dir)
+        with run_folder_lock(out):
+            recover(out)
+            if (out / META_FILE).exists() and not overwrite:
+                try:
+                    finished = read_record(out)
+                except CheckpointError as exc:
+                    raise CheckpointError(f"{exc} (--overwrite replaces that folder)") from None
+                if resume:
+                    log.info("%s already holds the finished run; nothing to resume", out)
+                    return load_checkpoint(out)
+                raise ConfigError(
+                    f"{out} already holds a finished run ({finished.name}); pass --overwrite to replace it, or "
+                    "choose another --out"
+                )
+            if not resume:
+                shutil.rmtree(partial_dir(out), ignore_errors=True)
+            model, run = _train(config, partial_dir(out), callbacks, data, resume)
+            publish(out)
+            run.path = out
+    test: SplitMetrics | None = run.test
+    for cb in callbacks:
+        cb.on_train_end(
+            {
+                "accuracy": test.accuracy if test else None,
+                "out_dir": str(run.path) if run.path else None,
+                "training_seconds": run.training_seconds,
+            }
+        )
+    return model, run
+
+
+def _train(
+    config: Experiment, work: Path | None, callbacks: list[Callback], data: dict[str, ImageSplit] | None, resume: bool
+) -> tuple[nn.Module, RunRecord]:
+    """The training itself; with `work` (the partial folder), the best weights and the resume state go there,
+    and at the end the weights and then the record."""
+    out = work
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     splits = data or load_data(config)
@@ -196,10 +244,7 @@ def run_experiment(
         # Keep the best epoch by validation accuracy. Without a validation split (notMNIST) nothing is
         # selected on test: the last epoch is the model.
         if select_on != "validation" or ev["accuracy"] > best.accuracy:
-            weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            best = Best(epoch, ev["accuracy"], weights)
-            if out is not None:
-                save_weights(out / WEIGHTS_FILE, weights)
+            best = Best(epoch, ev["accuracy"], {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
         if out is not None:
             save_last(out, config, model, optimizer, scheduler, generator, epoch, history, best)
         for cb in callbacks:
@@ -234,15 +279,5 @@ def run_experiment(
     # The metrics go through the record's own validation, so what is saved is what every reader accepts.
     run.metrics = record_from_dict({**run.to_dict(), "metrics": final}, Path("meta.json")).metrics
     if out is not None:
-        save_checkpoint(out, model.cpu(), run)
-        shutil.rmtree(out / LAST_DIR, ignore_errors=True)
-    test: SplitMetrics | None = run.test
-    for cb in callbacks:
-        cb.on_train_end(
-            {
-                "accuracy": test.accuracy if test else None,
-                "out_dir": str(out) if out else None,
-                "training_seconds": run.training_seconds,
-            }
-        )
+        save_checkpoint(out, model.cpu(), run)  # weights, then the record: the run is finished
     return model, run

@@ -1,4 +1,4 @@
-"""The state after each epoch (`last/` in the run folder), so a stopped run continues bit-identically."""
+"""The state after each epoch (`last/` in the run's partial folder), so a stopped run continues bit-identically."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from ..config import Experiment
 from ..errors import CheckpointError, ConfigError
-from ..runs.files import WEIGHTS_FILE, atomic_write_bytes, read_tensor_pickle, read_weights, save_weights
+from ..runs.files import WEIGHTS_FILE, atomic_write_bytes, read_tensor_pickle, read_weights
+from ..runs.layout import LAST_DIR
 
-LAST_DIR = "last"  # per-epoch state for --resume; removed when the run completes
 STATE_FILE = "train_state.pt"
 # Settings that may differ on resume without changing the result (where the data is, free-form notes).
 RESUMABLE_CHANGES = ("data", "extra")
@@ -44,13 +44,18 @@ def save_last(
     history: list,
     best: Best,
 ) -> None:
-    """Everything needed to continue after `epoch`, written atomically (weights first, state last)."""
+    """Everything needed to continue after `epoch` (the weights, the best epoch's weights, optimiser, schedule,
+    random states, setting) in one file written atomically: a kill leaves the previous epoch's state or this
+    one's, never a mix."""
     import io
 
     last = out_dir / LAST_DIR
-    save_weights(last / WEIGHTS_FILE, model.state_dict())
+    current = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     state = {
         "epoch": epoch,
+        "model": current,
+        # the best epoch's weights, unless they are the current ones (they are, for last-epoch selection)
+        "best_weights": None if best.epoch == epoch else best.weights,
         "history": history,
         "best_epoch": best.epoch,
         "best_accuracy": best.accuracy,
@@ -91,7 +96,8 @@ def load_last(
     state = read_tensor_pickle(last / STATE_FILE)  # never unpickles code
     check_same_setting(state.get("config"), config, out_dir)
     try:
-        model.load_state_dict(read_weights(last))
+        current = state["model"] if "model" in state else read_weights(last)  # (states written before v2: a file)
+        model.load_state_dict(current)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
@@ -101,6 +107,10 @@ def load_last(
             f"the saved state in {last} does not fit this run ({type(exc).__name__}); start fresh without --resume"
         ) from None
     best = Best(state["best_epoch"], state["best_accuracy"])
-    if (out_dir / WEIGHTS_FILE).exists():
+    if state.get("best_weights") is not None:
+        best.weights = state["best_weights"]
+    elif best.epoch == state["epoch"]:
+        best.weights = {k: v.clone() for k, v in current.items()}
+    elif (out_dir / WEIGHTS_FILE).exists():  # states written before v2 kept the best weights beside last/
         best.weights = read_weights(out_dir)
     return state["epoch"], state["history"], best

@@ -111,6 +111,12 @@ def _staged(arch: str, net: Any, num_classes: int) -> StagedBackbone:  # torchvi
     raise ValueError(f"unknown architecture {arch!r}")
 
 
+def imagenet_weights_file(arch: str) -> Path:
+    """Where torchvision keeps (or would download) the architecture's ImageNet weights on this machine."""
+    weights = torchvision.models.get_model_weights(arch).IMAGENET1K_V1
+    return Path(torch.hub.get_dir()) / "checkpoints" / weights.url.rsplit("/", 1)[-1]
+
+
 def _imagenet_state_dict(arch: str) -> dict[str, torch.Tensor]:
     """torchvision's ImageNet weights through its own weights API (download, or $TORCH_HOME cache)."""
     weights = torchvision.models.get_model_weights(arch).IMAGENET1K_V1

@@ -9,14 +9,15 @@ from torch import nn
 
 from ..errors import CheckpointError
 from ..models import build_model
-from .files import META_FILE, WEIGHTS_FILE, atomic_write_json, read_weights, save_weights
+from .files import META_FILE, WEIGHTS_FILE, atomic_write_json, read_weights, save_weights, weights_digest
 from .record import RunRecord, read_record
 
 
 def save_checkpoint(directory: str | Path, model: nn.Module, record: RunRecord) -> Path:
     directory = Path(directory)
     save_weights(directory / WEIGHTS_FILE, model.state_dict())
-    # meta.json last: a directory with meta.json always has matching weights beside it.
+    record.weights_sha256 = weights_digest(directory / WEIGHTS_FILE)
+    # meta.json last: a directory with meta.json always has matching weights beside it (and names their digest).
     atomic_write_json(directory / META_FILE, record.to_dict())
     record.path = directory
     return directory

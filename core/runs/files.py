@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -15,9 +17,29 @@ from safetensors.torch import load_file, save_file
 
 from ..errors import CheckpointError
 
+# Fault injection for benchmarks/faults.py only: "NAME" or "NAME:K" kills this process with SIGKILL the K-th
+# time it reaches the point NAME (K = 1 by default). Unset, fault_point does nothing.
+FAULT_ENV = "STUDY_FAULT_POINT"
+_fault_counts: dict[str, int] = {}
+
 WEIGHTS_FILE = "model.safetensors"
 TORCH_WEIGHTS_FILE = "model.pt"  # accepted on load, read with weights_only=True
 META_FILE = "meta.json"
+
+
+def fault_point(name: str) -> None:
+    """SIGKILL this process here when $STUDY_FAULT_POINT names this point (see FAULT_ENV)."""
+    wanted = os.environ.get(FAULT_ENV)
+    if not wanted:
+        return
+    point, _, nth = wanted.rpartition(":")
+    if not nth.isdigit():  # no count given: the first time
+        point, nth = wanted, "1"
+    if point != name:
+        return
+    _fault_counts[name] = _fault_counts.get(name, 0) + 1
+    if _fault_counts[name] == int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -27,6 +49,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         tmp.write(data)
         tmp.flush()
         os.fsync(tmp.fileno())
+    fault_point(f"write:{path.name}")  # the temporary file is complete, the rename not yet done
     os.replace(tmp.name, path)
 
 
@@ -41,6 +64,7 @@ def save_weights(path: Path, state: dict[str, torch.Tensor]) -> None:
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
         pass
     save_file(tensors, tmp.name)
+    fault_point(f"write:{path.name}")
     os.replace(tmp.name, path)
 
 
@@ -71,6 +95,11 @@ def read_tensor_pickle(path: Path) -> dict[str, Any]:
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} does not hold a dict of tensors")
     return state
+
+
+def weights_digest(path: Path) -> str:
+    """SHA-256 of a weights file: the record keeps it, so a record and the weights beside it can be checked."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def has_weights(directory: str | Path) -> bool:

@@ -107,6 +107,7 @@ class RunRecord:
     git_commit: str | None = None
     created: str = ""
     complete: bool = True
+    weights_sha256: str | None = None  # digest of the weights file written with this record (runs since v2)
     extra: dict[str, Any] = field(default_factory=dict)  # fields this version does not know, kept on rewrite
     path: Path | None = field(default=None, compare=False)  # the run folder it was read from
 
@@ -153,6 +154,8 @@ class RunRecord:
             "created": self.created,
             "complete": self.complete,
         }
+        if self.weights_sha256:
+            body["weights_sha256"] = self.weights_sha256
         return {**body, **self.extra}
 
 
@@ -289,6 +292,7 @@ KNOWN = {
     "git_commit",
     "created",
     "complete",
+    "weights_sha256",
 }
 
 
@@ -348,6 +352,7 @@ def record_from_dict(meta: Any, file: Path) -> RunRecord:
         git_commit=f.text(meta, "git_commit", "git_commit"),
         created=f.text(meta, "created", "created") or "",
         complete=complete,
+        weights_sha256=f.text(meta, "weights_sha256", "weights_sha256"),
         extra={k: v for k, v in meta.items() if k not in KNOWN},
     )
 

@@ -6,6 +6,7 @@ from enum import StrEnum
 
 
 class RunStatus(StrEnum):
+    QUEUED = "queued"  # waiting for its turn (the app runs a limited number at once)
     STARTING = "starting"  # the process is up, training has not begun
     RUNNING = "running"
     FINISHED = "finished"
@@ -14,4 +15,9 @@ class RunStatus(StrEnum):
 
     @property
     def active(self) -> bool:
+        """A process is training (or about to)."""
         return self in (RunStatus.STARTING, RunStatus.RUNNING)
+
+    @property
+    def waiting_or_active(self) -> bool:
+        return self is RunStatus.QUEUED or self.active

@@ -47,5 +47,5 @@ def run_seeds(
             log.info("[%s] already complete, skipped", config.name)
             continue
         log.info("[%s]", config.name)
-        run_experiment(config, folder, callbacks(config), data=data, resume=not retrain)
+        run_experiment(config, folder, callbacks(config), data=data, resume=not retrain, overwrite=retrain)
     return folders

@@ -20,6 +20,7 @@ from ..engine.callbacks import Callback
 from ..engine.loop import load_data, run_experiment
 from ..errors import CheckpointError, WeightsUnavailable
 from ..runs.files import META_FILE, atomic_write_json
+from ..runs.layout import partial_dir
 from ..runs.record import RunRecord, is_complete, read_record
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class RowStatus(StrEnum):
     """A sweep row's state, as sweep.json and the comparison page say it."""
 
     COMPLETE = "complete"
-    RUNNING = "running"  # state in last/, no record yet
+    RUNNING = "running"  # state in its partial folder, no record yet
     MISSING = "missing"  # not started
     UNAVAILABLE = "unavailable"  # its pretrained weights could not be had
     INVALID = "invalid"  # a meta.json that is not a valid run record
@@ -91,7 +92,7 @@ def row_summary(name: str, folder: Path, record: RunRecord | None = None) -> dic
         row.update(status=RowStatus.INVALID, error=invalid)
         return row
     if record is None:
-        row["status"] = RowStatus.RUNNING if (folder / "last").exists() else RowStatus.MISSING
+        row["status"] = RowStatus.RUNNING if partial_dir(folder).exists() else RowStatus.MISSING
         return row
     row["status"] = RowStatus.COMPLETE if record.complete else RowStatus.RUNNING
     for split, m in record.metrics.items():

@@ -1,0 +1,124 @@
+"""Which data sources a browser user may pick: hub ids, the bundled sample, and dataset folders found under the
+configured data roots. Nothing else is read, so a page can never be made to walk or read arbitrary server paths.
+
+    STUDY_DATA_ROOTS=/srv/data:/home/me/data   # folders searched for datasets (default: ../shared/data, ~/data)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .sources import DatasetSpec
+
+ROOTS_ENV = "STUDY_DATA_ROOTS"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
+SCAN_DEPTH = 2  # a dataset folder is a root, or a folder at most this far below one
+SCAN_SECONDS = 1.0  # the scan stops there, whatever it has found
+SCAN_ENTRIES = 2000  # and after looking at this many folders
+
+
+def data_roots() -> list[Path]:
+    """The folders datasets are looked for in: $STUDY_DATA_ROOTS, else ../shared/data and ~/data (those that exist)."""
+    configured = os.environ.get(ROOTS_ENV)
+    if configured:
+        candidates = [Path(p).expanduser() for p in configured.split(os.pathsep) if p.strip()]
+    else:
+        candidates = [PROJECT_ROOT.parent / "shared" / "data", Path.home() / "data"]
+    return [p.resolve() for p in candidates if p.is_dir()]
+
+
+def _class_names(folder: Path) -> set[str]:
+    """The class names a dataset folder declares: its README's label names, or its class sub-folders."""
+    readme = folder / "README.md"
+    names: set[str] = set()
+    if readme.is_file() and readme.stat().st_size < 200_000:
+        names |= {m.lower() for m in re.findall(r"'\d+':\s*([\w-]+)", readme.read_text(errors="replace"))}
+    for split in (folder, folder / "train"):
+        if split.is_dir():
+            names |= {p.name.lower() for p in split.iterdir() if p.is_dir()}
+    return names
+
+
+def fits(spec: DatasetSpec, folder: Path) -> bool:
+    """Whether a folder looks like a dataset of this task (every class present, by name or alias)."""
+    names = _class_names(folder)
+    wanted = {c.lower() for c in spec.classes}
+    aliases = {a.lower(): c.lower() for a, c in spec.aliases.items()}
+    return wanted <= {aliases.get(n, n) for n in names}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One source a user may pick, and how the app shows it."""
+
+    source: str  # what core.data.cache.load_split takes
+    label: str
+    full: bool  # a full dataset (can train); the bundled sample is not
+
+
+def local_datasets(spec: DatasetSpec, roots: list[Path] | None = None) -> list[Path]:
+    """Dataset folders of this task under the roots, found by a scan bounded in depth, entries and time."""
+    found, seen, deadline = [], 0, time.monotonic() + SCAN_SECONDS
+    queue = [(root, 0) for root in (data_roots() if roots is None else roots)]
+    while queue and seen < SCAN_ENTRIES and time.monotonic() < deadline:
+        folder, depth = queue.pop(0)
+        seen += 1
+        try:
+            if fits(spec, folder):
+                found.append(folder)
+                continue
+            if depth < SCAN_DEPTH:
+                queue += [(p, depth + 1) for p in sorted(folder.iterdir()) if p.is_dir() and not p.name.startswith(".")]
+        except OSError:
+            continue  # unreadable: not offered
+    return found
+
+
+def hub_reachable(timeout: float = 1.0) -> bool:
+    """Whether the Hugging Face hub answers now (never, with HF_HUB_OFFLINE=1 or HF_DATASETS_OFFLINE=1)."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+        return False
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def choices(spec: DatasetSpec, online: bool, roots: list[Path] | None = None) -> list[Choice]:
+    """What the app offers for a task, the best first: the hub copy when online, then local datasets, then the
+    bundled sample (which can show samples but not train)."""
+    out = []
+    hub = Choice(spec.hub_id, f"{spec.hub_id} (Hugging Face hub)", True) if spec.hub_id else None
+    if hub and online:
+        out.append(hub)
+    for folder in local_datasets(spec, roots):
+        shown = (
+            str(folder.relative_to(PROJECT_ROOT.parent)) if folder.is_relative_to(PROJECT_ROOT.parent) else str(folder)
+        )
+        out.append(Choice(str(folder), f"{shown} (local folder)", True))
+    if hub and not online:
+        out.append(Choice(spec.hub_id or "", f"{spec.hub_id} (hub, unreachable now)", True))
+    if spec.bundled is not None:
+        out.append(Choice("bundled", "bundled sample (200 test images; no training)", False))
+    return out
+
+
+def is_allowed(spec: DatasetSpec, source: str, roots: list[Path] | None = None) -> bool:
+    """A hub id, `bundled`, or a folder inside a data root: what a browser user may name."""
+    source = source.strip()
+    if source == "bundled":
+        return spec.bundled is not None
+    if HUB_ID.match(source) and not Path(source).exists():
+        return True
+    try:
+        path = Path(source).expanduser().resolve()
+    except (OSError, RuntimeError):
+        return False
+    return any(path.is_relative_to(root) for root in (data_roots() if roots is None else roots))
