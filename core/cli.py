@@ -107,12 +107,12 @@ def experiment_from_args(args: argparse.Namespace, **overrides: Any) -> Experime
     return Experiment(**{"task": task, **values, **overrides})
 
 
-def _run_with_progress(run: Callable[[list], Any], progress_file: str | None) -> Any:
+def _run_with_progress(run: Callable[[list], Any], progress_file: str | None, progress_bar: bool = True) -> Any:
     """Run training; a progress file (the app's view of the run) learns how it ended, whatever happens."""
-    from .engine.callbacks import ProgressFile, TqdmProgress
+    from .engine.callbacks import Callback, ProgressFile, TqdmProgress
 
     progress = ProgressFile(progress_file) if progress_file else None
-    callbacks = [TqdmProgress()] + ([progress] if progress else [])
+    callbacks: list[Callback] = ([TqdmProgress()] if progress_bar else []) + ([progress] if progress else [])
 
     def cancelled(signum: int, frame: object) -> None:
         raise KeyboardInterrupt("cancelled")
@@ -149,30 +149,45 @@ def _result_line(name: str, record: RunRecord) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .engine.distributed import close, init_distributed_mode
     from .engine.loop import run_experiment
 
     config = experiment_from_args(args)
     out = Path(args.out) if args.out else DEFAULT_OUT / config.task / config.name
+    info = init_distributed_mode()  # under torchrun: this process's rank; else one process
+    if not info.is_main:
+        logging.getLogger("core").setLevel(logging.WARNING)  # rank 0 speaks for the run
     try:
         _, record = _run_with_progress(
-            lambda cbs: run_experiment(config, out, cbs, resume=args.resume, overwrite=args.overwrite),
-            args.progress_file,
+            lambda cbs: run_experiment(config, out, cbs, resume=args.resume, overwrite=args.overwrite, dist_info=info),
+            args.progress_file if info.is_main else None,
+            progress_bar=info.is_main,
         )
     finally:
-        if args.progress_file:  # an app job: whatever happened, the next queued job may start now
+        close(info)
+        if args.progress_file and info.is_main:  # an app job: whatever happened, the next queued job may start
             from .jobs import dispatch
 
             dispatch(Path(args.progress_file).parent.parent)
-    print(_result_line(config.name, record) + f" -> {out}")
+    if info.is_main:
+        world = f" ({info.world_size} processes, global batch {record.global_batch})" if info.enabled else ""
+        print(_result_line(config.name, record) + f" -> {out}{world}")
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .study.sweep import RowStatus, default_folder, run_sweep, sweep_command
+    from .study.sweep import RowStatus, default_folder, run_sweep, sweep_command, sweep_rows, torchrun_command
 
     base = experiment_from_args(args, task="fer", pretrained=False, freeze="none")
     out = Path(args.out) if args.out else DEFAULT_OUT / base.task / default_folder(base)
-    summary = _run_with_progress(lambda cbs: run_sweep(base, out, args.rows, callbacks=lambda name: cbs), None)
+    if args.launcher == "torchrun" and args.dry_run:
+        for name, config in sweep_rows(base, args.rows):
+            print(" ".join(torchrun_command(config, out / name, args.nproc_per_node)))
+        return 0
+    launch = _torchrun_launcher(args.nproc_per_node) if args.launcher == "torchrun" else None
+    summary = _run_with_progress(
+        lambda cbs: run_sweep(base, out, args.rows, callbacks=lambda name: cbs, launch=launch), None
+    )
     print(f"{'row':<8} {'status':<12} {'val acc':>8} {'test acc':>8} {'95% CI':>15} {'study':>6}")
     for row in summary["rows"]:
         val, test = row.get("validation", {}), row.get("test", {})
@@ -189,6 +204,30 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             f"{sweep_command(summary, out)}"
         )
     return 0
+
+
+def _torchrun_launcher(nproc: int) -> Callable[[str, Experiment, Path], None]:
+    """Run one sweep row as `torchrun --nproc_per_node N -m core train ...`, its output passed through."""
+    import shutil
+    import subprocess
+
+    from .errors import WeightsUnavailable
+    from .study.sweep import torchrun_command
+
+    if shutil.which("torchrun") is None:
+        raise ConfigError("torchrun is not on PATH (it comes with PyTorch: use the environment's bin/torchrun)")
+
+    def launch(name: str, config: Experiment, folder: Path) -> None:
+        command = torchrun_command(config, folder, nproc)
+        log.info("[%s] %s", name, " ".join(command))
+        proc = subprocess.run(command, stderr=subprocess.PIPE, text=True)
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+        if proc.returncode != 0 and errors and "ImageNet weights" in errors[-1]:
+            raise WeightsUnavailable(errors[-1].removeprefix("error: "))
+        if proc.returncode != 0:
+            raise StudyError(f"row {name} failed (torchrun exit {proc.returncode}): {(errors or ['see above'])[-1]}")
+
+    return launch
 
 
 def cmd_seeds(args: argparse.Namespace) -> int:
@@ -386,6 +425,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="only these rows, in this order (default: all six)",
     )
     sweep_options.add_argument("--out", help="sweep folder (default checkpoints/fer/sweep-ARCH-SIZEpx-EPOCHSep)")
+    sweep_options.add_argument(
+        "--launcher", choices=["none", "torchrun"], default="none",
+        help="none: every row in this process (default); torchrun: each row data-parallel through torchrun",
+    )  # fmt: skip
+    sweep_options.add_argument(
+        "--nproc-per-node", type=int, default=2, help="with --launcher torchrun: processes per row (default 2)"
+    )
+    sweep_options.add_argument("--dry-run", action="store_true", help="with --launcher torchrun: print the commands")
     sweep.set_defaults(func=cmd_sweep)
 
     seeds = sub.add_parser("seeds", help="notmnist: CNN / MLP x original / permuted, each with several seeds")

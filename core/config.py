@@ -69,6 +69,7 @@ class Experiment:
     crop_scale: float = 0.85  # fer: random crops keep this share of the side (1 disables)
     rotation: float = 0.0  # fer: random rotation, degrees
     erasing: float = 0.0  # fer: probability of random erasing
+    dropout: float | None = None  # notmnist: dropout of the dense layers (None: the model's own, 0.5 CNN, 0.3 MLP)
     seed: int = 0
     bf16: bool | None = None  # bf16 autocast where the hardware has it (CPUs with AVX512-BF16, CUDA)
     # where from
@@ -145,7 +146,9 @@ def _spelled(name: str) -> str:
 def _check_types(c: Experiment) -> None:
     ints = ("permutation_seed", "img_size", "epochs", "batch_size", "augment_shift", "seed")
     optional_ints = ("step_size", "train_limit", "test_limit")
-    floats = ("lr", "weight_decay", "gamma", "label_smoothing", "crop_scale", "rotation", "erasing")
+    floats: tuple[str, ...] = ("lr", "weight_decay", "gamma", "label_smoothing", "crop_scale", "rotation", "erasing")
+    if c.dropout is not None:
+        floats += ("dropout",)
     bools = ("permute", "pretrained", "class_weights", "flip", "bf16")
     for name in ints + optional_ints:
         value = getattr(c, name)
@@ -193,6 +196,7 @@ def _check_ranges(c: Experiment) -> None:
         ("crop scale", 0.1 <= c.crop_scale <= 1, "between 0.1 and 1"),
         ("rotation", 0 <= c.rotation <= 180, "between 0 and 180 degrees"),
         ("erasing", 0 <= c.erasing <= 1, "a probability between 0 and 1"),
+        ("dropout", c.dropout is None or 0 <= c.dropout < 1, "at least 0 and below 1"),
         ("shift", 0 <= c.augment_shift <= 14, "between 0 and 14 pixels"),
         ("step size", c.step_size is None or c.step_size >= 1, "at least 1 epoch"),
         ("train limit", c.train_limit is None or c.train_limit >= 1, "at least 1 image (leave it out for all)"),
@@ -282,6 +286,13 @@ FLAGS = (
     ),
     Flag("rotation", "--rotation", "fer: random rotation in degrees (default 0)", "training", ("fer",)),
     Flag("erasing", "--erasing", "fer: random erasing probability (default 0)", "training", ("fer",)),
+    Flag(
+        "dropout",
+        "--dropout",
+        "notmnist: dropout of the dense layers (default 0.5 CNN, 0.3 MLP)",
+        "training",
+        ("notmnist",),
+    ),  # fmt: skip
     Flag("seed", "--seed", "training seed (default 0)", "training"),
     Flag(
         "bf16",

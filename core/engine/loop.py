@@ -8,6 +8,7 @@ core.data.tasks (data, transform, preprocessing) and core.models (the network an
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import shutil
@@ -34,9 +35,11 @@ from ..runs.files import META_FILE, git_commit
 from ..runs.layout import partial_dir, publish, recover
 from ..runs.lock import run_folder_lock
 from ..runs.record import DataInfo, RunRecord, SplitMetrics, read_record, record_from_dict
+from . import distributed
 from .callbacks import Callback
+from .distributed import SINGLE, DistInfo
 from .metrics import bootstrap_ci, classification_metrics
-from .optim import make_loss, make_optimizer, make_scheduler, steps_per_epoch
+from .optim import make_loss, make_optimizer, make_scheduler
 from .resume import Best, can_resume, load_last, save_last
 
 log = logging.getLogger(__name__)
@@ -66,16 +69,20 @@ def train_one_epoch(
     generator: torch.Generator,
     epoch: int,
     callbacks: Iterable[Callback] = (),
+    info: DistInfo = SINGLE,
+    aug_generator: torch.Generator | None = None,
 ) -> dict[str, Any]:
+    """One pass over the training split. `generator` orders it (the same on every rank); augmentation draws
+    from `aug_generator` (per rank; in one process the same generator, as always)."""
     model.train()
     dev = next(model.parameters()).device
     loss_fn = loss_fn.to(dev)
     order = torch.randperm(len(data), generator=generator)
-    steps = steps_per_epoch(len(data), config)
-    total_loss, correct = 0.0, 0
+    steps = distributed.steps_per_epoch(len(data), config.batch_size, info)
+    total_loss, correct, seen = 0.0, 0, 0
     for step in range(steps):
-        idx = order[step * config.batch_size : (step + 1) * config.batch_size]
-        x = transform.train(data.images[idx], generator).to(dev, non_blocking=True)
+        idx = distributed.shard(order, step, config.batch_size, info)
+        x = transform.train(data.images[idx], aug_generator or generator).to(dev, non_blocking=True)
         y = data.labels[idx].to(dev, non_blocking=True)
         with autocast(dev, bool(config.bf16)):
             logits = model(x)
@@ -92,11 +99,13 @@ def train_one_epoch(
             )
         total_loss += value * len(idx)
         correct += int((logits.argmax(1) == y).sum().item())
+        seen += len(idx)
         for cb in callbacks:
             cb.on_batch_end(epoch, step + 1, steps, value)
+    loss_sum, correct_sum, count = distributed.reduce_sum([total_loss, correct, seen], info)  # over every rank
     return {
-        "train_loss": total_loss / len(data),
-        "train_accuracy": correct / len(data),
+        "train_loss": loss_sum / max(count, 1),
+        "train_accuracy": correct_sum / max(count, 1),
         "lr": optimizer.param_groups[0]["lr"],
     }
 
@@ -137,6 +146,11 @@ def unseen_metrics(preds: torch.Tensor, data: ImageSplit, train: ImageSplit) -> 
     return {"n": int(mask.sum()), "accuracy": float(correct.mean()), "ci_low": low, "ci_high": high}
 
 
+def device_for(info: DistInfo) -> torch.device:
+    """This process's device: its LOCAL_RANK's GPU under torchrun with nccl, else the usual one."""
+    return torch.device("cuda", info.local_rank) if info.backend == "nccl" else device()
+
+
 def _check_finite(model: nn.Module, epoch: int) -> None:
     if not all(torch.isfinite(p).all() for p in model.parameters()):
         raise TrainingDiverged(f"a weight became NaN or infinite in epoch {epoch}; the run is stopped")
@@ -149,18 +163,23 @@ def run_experiment(
     data: dict[str, ImageSplit] | None = None,
     resume: bool = False,
     overwrite: bool = False,
+    dist_info: DistInfo = SINGLE,
 ) -> tuple[nn.Module, RunRecord]:
     """Train `config` to the end and evaluate it. With out_dir: one writer at a time (a lock), state saved every
     epoch in a partial folder beside it (resumable), and the finished run renamed into place. A finished run
-    already there is refused unless `overwrite`; with `resume` it is returned as it is (nothing to resume)."""
-    callbacks = list(callbacks)
+    already there is refused unless `overwrite`; with `resume` it is returned as it is (nothing to resume).
+    Under torchrun (`dist_info`), every rank trains its shard and only rank 0 writes."""
+    main = dist_info.is_main
+    callbacks = list(callbacks) if main else []
     if out_dir is None:
-        model, run = _train(config, None, callbacks, data, resume=False)
+        model, run = _train(config, None, None, callbacks, data, False, dist_info)
     else:
         out = Path(out_dir)
-        with run_folder_lock(out):
-            recover(out)
-            if (out / META_FILE).exists() and not overwrite:
+        with run_folder_lock(out) if main else contextlib.nullcontext():
+            if main:
+                recover(out)
+            distributed.barrier(dist_info)
+            if (out / META_FILE).exists() and not overwrite:  # every rank decides the same from the same files
                 try:
                     finished = read_record(out)
                 except CheckpointError as exc:
@@ -172,11 +191,16 @@ def run_experiment(
                     f"{out} already holds a finished run ({finished.name}); pass --overwrite to replace it, or "
                     "choose another --out"
                 )
-            if not resume:
+            if not resume and main:
                 shutil.rmtree(partial_dir(out), ignore_errors=True)
-            model, run = _train(config, partial_dir(out), callbacks, data, resume)
-            publish(out)
-            run.path = out
+            distributed.barrier(dist_info)
+            work = partial_dir(out)
+            model, run = _train(config, work if main else None, work if resume else None, callbacks, data, resume,
+                                dist_info)  # fmt: skip
+            if main:
+                publish(out)
+                run.path = out
+            distributed.barrier(dist_info)
     test: SplitMetrics | None = run.test
     for cb in callbacks:
         cb.on_train_end(
@@ -190,29 +214,38 @@ def run_experiment(
 
 
 def _train(
-    config: Experiment, work: Path | None, callbacks: list[Callback], data: dict[str, ImageSplit] | None, resume: bool
+    config: Experiment,
+    out: Path | None,
+    resume_from: Path | None,
+    callbacks: list[Callback],
+    data: dict[str, ImageSplit] | None,
+    resume: bool,
+    info: DistInfo,
 ) -> tuple[nn.Module, RunRecord]:
-    """The training itself; with `work` (the partial folder), the best weights and the resume state go there,
-    and at the end the weights and then the record."""
-    out = work
+    """The training itself. With `out` (the partial folder, rank 0's), the resume state goes there after every
+    epoch and, at the end, the weights and then the record; `resume_from` is where every rank reads it back."""
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
+    # In one process the order and the augmentation share one generator (as they always have); each rank of
+    # several draws its augmentation from its own.
+    aug_generator = torch.Generator().manual_seed(config.seed * 1000 + info.rank) if info.enabled else None
     splits = data or load_data(config)
     train = splits["train"]
     select_on = "validation" if "validation" in splits else "test"
-    dev = device()
+    dev = device_for(info)
     model = build_model(config, num_classes=len(train.classes)).to(dev).to(memory_format=memory_format(config))
     optimizer = make_optimizer(model, config)
-    steps = steps_per_epoch(len(train), config)
+    steps = distributed.steps_per_epoch(len(train), config.batch_size, info)
     scheduler = make_scheduler(optimizer, config, steps)
     loss_fn = make_loss(config, train)
     transform = batch_transform(config)
     history: list[dict[str, Any]] = []
     best = Best()
     first_epoch = 1
-    if resume and out is not None and can_resume(out):
-        done, history, best = load_last(out, config, model, optimizer, scheduler, generator)
+    if resume and resume_from is not None and can_resume(resume_from):
+        done, history, best = load_last(resume_from, config, model, optimizer, scheduler, generator, info.world_size)
         first_epoch = done + 1
+    trained = distributed.wrap(model, info)  # gradients averaged over the ranks; `model` stays the plain net
     for cb in callbacks:
         cb.on_train_begin(
             {
@@ -228,7 +261,18 @@ def _train(
     for epoch in range(first_epoch, config.epochs + 1):
         t0 = time.time()
         epoch_log = train_one_epoch(
-            model, optimizer, scheduler, loss_fn, train, transform, config, generator, epoch, callbacks
+            trained,
+            optimizer,
+            scheduler,
+            loss_fn,
+            train,
+            transform,
+            config,
+            generator,
+            epoch,
+            callbacks,
+            info,
+            aug_generator,
         )
         _check_finite(model, epoch)
         ev = evaluate(model, splits[select_on], transform, bool(config.bf16))
@@ -246,7 +290,7 @@ def _train(
         if select_on != "validation" or ev["accuracy"] > best.accuracy:
             best = Best(epoch, ev["accuracy"], {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
         if out is not None:
-            save_last(out, config, model, optimizer, scheduler, generator, epoch, history, best)
+            save_last(out, config, model, optimizer, scheduler, generator, epoch, history, best, info.world_size)
         for cb in callbacks:
             cb.on_epoch_end(epoch, epoch_log)
 
@@ -275,6 +319,8 @@ def _train(
         git_commit=git_commit(),
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         complete=True,
+        world_size=info.world_size,
+        global_batch=config.batch_size * info.world_size,
     )
     # The metrics go through the record's own validation, so what is saved is what every reader accepts.
     run.metrics = record_from_dict({**run.to_dict(), "metrics": final}, Path("meta.json")).metrics

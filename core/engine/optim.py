@@ -10,10 +10,6 @@ from ..config import Experiment
 from ..data.sources import ImageSplit
 
 
-def steps_per_epoch(n: int, config: Experiment) -> int:
-    return (n + config.batch_size - 1) // config.batch_size
-
-
 def make_optimizer(model: nn.Module, config: Experiment) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]  # frozen stages get no optimizer state
     if config.optimizer == "sgd":

@@ -43,6 +43,7 @@ def save_last(
     epoch: int,
     history: list,
     best: Best,
+    world_size: int = 1,
 ) -> None:
     """Everything needed to continue after `epoch` (the weights, the best epoch's weights, optimiser, schedule,
     random states, setting) in one file written atomically: a kill leaves the previous epoch's state or this
@@ -64,6 +65,7 @@ def save_last(
         "generator": generator.get_state(),
         "torch_rng": torch.get_rng_state(),
         "config": config.to_dict(),
+        "world_size": world_size,
     }
     buffer = io.BytesIO()
     torch.save(state, buffer)
@@ -91,10 +93,17 @@ def load_last(
     optimizer: torch.optim.Optimizer,
     scheduler: LRScheduler,
     generator: torch.Generator,
+    world_size: int = 1,
 ) -> tuple[int, list, Best]:
     last = out_dir / LAST_DIR
     state = read_tensor_pickle(last / STATE_FILE)  # never unpickles code
     check_same_setting(state.get("config"), config, out_dir)
+    saved_world = state.get("world_size", 1)
+    if saved_world != world_size:  # the shards and the global batch would differ from the run so far
+        raise ConfigError(
+            f"cannot resume {out_dir}: it was trained by {saved_world} process(es), this is {world_size}; resume "
+            f"with torchrun --nproc_per_node {saved_world}, or start fresh without --resume"
+        )
     try:
         current = state["model"] if "model" in state else read_weights(last)  # (states written before v2: a file)
         model.load_state_dict(current)

@@ -14,9 +14,9 @@ __all__ = ["MLP", "SmallCNN", "build_model", "count_parameters", "memory_format"
 def build_model(config: Experiment, num_classes: int = 10, load_weights: bool = True) -> nn.Module:
     """The model `config` describes. load_weights=False skips pretrained weights (a checkpoint follows)."""
     if config.model == "cnn":
-        return SmallCNN(num_classes, config.image_size)
+        return SmallCNN(num_classes, config.image_size, dropout=0.5 if config.dropout is None else config.dropout)
     if config.model == "mlp":
-        return MLP(num_classes, config.image_size)
+        return MLP(num_classes, config.image_size, dropout=0.3 if config.dropout is None else config.dropout)
     from .backbones import build_backbone  # torchvision only where a backbone is asked for
 
     return build_backbone(config, num_classes, load_weights=load_weights)

@@ -108,6 +108,8 @@ class RunRecord:
     created: str = ""
     complete: bool = True
     weights_sha256: str | None = None  # digest of the weights file written with this record (runs since v2)
+    world_size: int = 1  # processes that trained it (torchrun); 1 for a plain run
+    global_batch: int | None = None  # images per optimiser step over all processes
     extra: dict[str, Any] = field(default_factory=dict)  # fields this version does not know, kept on rewrite
     path: Path | None = field(default=None, compare=False)  # the run folder it was read from
 
@@ -156,6 +158,8 @@ class RunRecord:
         }
         if self.weights_sha256:
             body["weights_sha256"] = self.weights_sha256
+        if self.global_batch is not None:
+            body.update(world_size=self.world_size, global_batch=self.global_batch)
         return {**body, **self.extra}
 
 
@@ -293,6 +297,8 @@ KNOWN = {
     "created",
     "complete",
     "weights_sha256",
+    "world_size",
+    "global_batch",
 }
 
 
@@ -353,6 +359,8 @@ def record_from_dict(meta: Any, file: Path) -> RunRecord:
         created=f.text(meta, "created", "created") or "",
         complete=complete,
         weights_sha256=f.text(meta, "weights_sha256", "weights_sha256"),
+        world_size=f.whole(meta, "world_size", "world_size", 1, required=False) or 1,
+        global_batch=f.whole(meta, "global_batch", "global_batch", 1, required=False),
         extra={k: v for k, v in meta.items() if k not in KNOWN},
     )
 

@@ -149,10 +149,12 @@ def run_sweep(
     rows: Iterable[str] | None = None,
     callbacks: Callable[[str], list[Callback]] = lambda name: [],
     data=None,
+    launch: Callable[[str, Experiment, Path], None] | None = None,
 ) -> dict[str, Any]:
+    """Run the rows in this process, or hand each to `launch(name, config, folder)` (e.g. a torchrun command)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = data or load_data(base)
+    data = None if launch else (data or load_data(base))
     errors: dict[str, str] = {}
     write_summary(out_dir, base, errors)
     for name, config in sweep_rows(base, rows):
@@ -162,12 +164,21 @@ def run_sweep(
             continue
         log.info("[%s] %s", name, config.name)
         try:
-            run_experiment(config, folder, callbacks(name), data=data, resume=True)
+            if launch:
+                launch(name, config, folder)
+            else:
+                run_experiment(config, folder, callbacks(name), data=data, resume=True)
         except WeightsUnavailable as exc:
             errors[name] = str(exc)
             log.warning("[%s] skipped: %s", name, exc)
         write_summary(out_dir, base, errors)
     return json.loads((out_dir / SUMMARY_FILE).read_text())
+
+
+def torchrun_command(config: Experiment, folder: Path, nproc: int) -> list[str]:
+    """One row as a torchrun training on this machine (`--resume`: it continues a stopped row, or starts it)."""
+    return ["torchrun", "--standalone", "--nproc_per_node", str(nproc), "-m", "core", "train", config.task,
+            *config.to_args(always=("model", "img_size", "epochs")), "--out", str(folder), "--resume"]  # fmt: skip
 
 
 def default_folder(base: Experiment) -> str:
