@@ -1,11 +1,15 @@
 """Entry point: `streamlit run streamlit_app.py` (or `make run`)."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from ui.common import sidebar_data_source
 
 st.set_page_config(
-    page_title="Letters & Faces: a deep-learning study", page_icon=":material/psychology:", layout="wide"
+    page_title="Letters & Faces: a deep-learning study",
+    page_icon=str(Path(__file__).parent / "ui" / "icon.png"),  # served by the app: no request leaves the machine
+    layout="wide",
 )
 
 navigation = st.navigation(

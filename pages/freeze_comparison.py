@@ -85,7 +85,8 @@ number_table(
     table,
     numeric,
     percent=["val accuracy", "test accuracy", "val macro-F1", "test macro-F1", "study (test)"],
-    formats={"time (min)": "%.1f"},
+    formats={"time (min)": "{:.1f}", "trainable params": "{:,.0f}", "best epoch": "{:.0f}"},
+    download=f"{folder.name}.csv",
 )
 
 left, right = st.columns(2)
@@ -102,7 +103,8 @@ with right:
     )
     labels = {r["row"]: r["label"] for r in rows}
     histories = {labels[name]: record.history for name, record in records.items() if record.history}
-    st.plotly_chart(training_curves(histories, metric), width="stretch")
+    axis = metric.replace("eval", "validation").replace("_", " ")
+    st.plotly_chart(training_curves(histories, metric, axis_title=axis), width="stretch")
 
 if not done:
     st.stop()
@@ -111,8 +113,8 @@ picked = st.multiselect(
     "Rows", [r["label"] for r in done], default=[r["label"] for r in done][:3], key="sweep_confusion_rows"
 )
 tests = {r["label"]: records[r["row"]].test for r in done}
-for start in range(0, len(picked), 3):
-    for col, label in zip(st.columns(3), picked[start : start + 3]):
+for start in range(0, len(picked), 2):  # two a row: seven classes need the width to stay legible
+    for col, label in zip(st.columns(2), picked[start : start + 2]):
         test = tests[label]
         if test is not None:
             col.plotly_chart(confusion_heatmap(test.confusion_matrix, test.classes, True, title=label), width="stretch")
@@ -134,8 +136,6 @@ if len(sweeps) > 1:
             r["label"]: (r.get("test") or {}).get("accuracy") for r in other_summary["rows"]
         }
     side["study (ResNet-18, 224 px)"] = {r["label"]: r.get("study_test_accuracy") for r in rows}
-    wide = pd.DataFrame(side).apply(pd.to_numeric, errors="coerce")
-    st.dataframe(
-        wide, width="stretch", column_config={c: st.column_config.NumberColumn(format="percent") for c in wide.columns}
-    )
-    st.caption("Blank: the row has not run (or, for pretrained ResNet-18, its ImageNet weights were unavailable).")
+    wide = pd.DataFrame(side)
+    number_table(wide, list(wide.columns), percent=list(wide.columns), formats={}, index=True)
+    st.caption("—: the row has not run (or, for pretrained ResNet-18, its ImageNet weights were unavailable).")

@@ -1,7 +1,5 @@
 """The 2x2 comparison: CNN / MLP on original / permuted pixels, mean ± std over seeds, with the study's numbers."""
 
-import dataclasses
-
 import pandas as pd
 import streamlit as st
 
@@ -77,7 +75,16 @@ number_table(
     table,
     numeric,
     percent=["test accuracy (mean)", "unseen in train (mean)", "macro-F1 (mean)", "study"],
-    formats={"± std (points)": "%.2f", "± std (points) ": "%.2f", "time per run (s)": "%.0f"},
+    formats={
+        "± std (points)": "{:.2f}",
+        "± std (points) ": "{:.2f}",
+        "time per run (s)": "{:.0f}",
+        "seeds": "{:.0f}",
+        "epochs": "{:.0f}",
+        "median seed": "{:.0f}",
+    },  # fmt: skip
+    download="notmnist-results.csv",
+    digits=2,
 )
 drops = {m: permutation_drop(by_cell(rows), m) for m in ("CNN", "MLP")}
 st.markdown(
@@ -94,20 +101,25 @@ with st.expander("Every seed"):
         [
             {
                 "configuration": r.label,
-                **dataclasses.asdict(s),
-                "median": r.median is not None and s.seed == r.median.config.seed,
+                "seed": s.seed,
+                "test accuracy": s.test_accuracy,
+                "unseen in train": s.unseen_accuracy,
+                "macro-F1": s.macro_f1,
+                "training time (s)": s.training_seconds,
+                "checkpoint": s.checkpoint,
+                "median seed": r.median is not None and s.seed == r.median.config.seed,
             }
             for r in rows
             for s in r.per_seed
         ]
     )
-    st.dataframe(
+    number_table(
         per_seed,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            c: st.column_config.NumberColumn(format="percent") for c in ["test_accuracy", "unseen_accuracy", "macro_f1"]
-        },
+        ["test accuracy", "unseen in train", "macro-F1", "training time (s)"],
+        percent=["test accuracy", "unseen in train", "macro-F1"],
+        formats={"training time (s)": "{:.0f}"},
+        download="notmnist-every-seed.csv",
+        digits=2,
     )
 
 st.subheader("Training curves")
@@ -127,7 +139,8 @@ for runs in cells.values():
             c = run.config
             name = f"{MODEL_NAMES[c.model or '']}, {'permuted' if c.permute else 'original'} · seed {c.seed}"
             histories[name] = run.history
-st.plotly_chart(training_curves(histories, metric), width="stretch")
+axis = metric.replace("eval", "test").replace("_", " ")
+st.plotly_chart(training_curves(histories, metric, axis_title=axis), width="stretch")
 
 st.subheader("Confusion matrices and per-letter metrics (median seed)")
 tests = {r.label: r.median.test for r in present if r.median and r.median.test}

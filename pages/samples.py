@@ -23,10 +23,14 @@ data = notmnist_split(split)
 letters = controls[1].multiselect("Letters", list(data.classes), default=list(data.classes), key="samples_letters")
 per_letter = controls[2].slider("Images per letter", 1, 12, 6, key="samples_per_letter")
 
+if not letters:
+    st.info("Pick at least one letter.")
+    st.stop()
 perm = make_permutation(int(seed))
-rng = np.random.default_rng(int(seed))
+# The images shown do not depend on the permutation seed, so two permutations of the same letters can be compared.
+rng = np.random.default_rng(0)
 rows = []
-for letter in letters or data.classes:
+for letter in letters:
     idx = np.flatnonzero(data.labels.numpy() == data.classes.index(letter))
     if len(idx):
         rows.append(rng.choice(idx, size=min(per_letter, len(idx)), replace=False))
@@ -45,7 +49,8 @@ with left:
 with right:
     st.subheader(f"Permuted (seed {seed})")
     st.image(enlarge(montage(permuted[:, 0].numpy(), per_letter), scale), clamp=True)
-st.caption(f"{len(chosen)} images from the {split} split of `{data.source}`; each row is one letter.")
+shown_split = data.split if data.split == split else f"{data.split} (the bundled sample has no {split} images)"
+st.caption(f"{len(chosen)} images from the {shown_split} split of `{data.source}`; each row is one letter.")
 
 st.header("The permutation")
 a, b, c = st.columns([1, 1, 2])

@@ -9,7 +9,7 @@ from core.data.permutation import permute_pixels
 from core.errors import CheckpointError, ImageLoadError
 from core.jobs import JobRefused, runs_dir, submit_job
 from core.study.plots import enlarge, probability_bars
-from ui.common import checkpoint_choices, classifier
+from ui.common import checkpoint_choices, checkpoint_zip, classifier
 from ui.jobs import jobs_panel
 from ui.sketchpad import sketchpad
 from ui.training import faces_form, letters_form
@@ -44,6 +44,13 @@ with predict_tab:
         st.stop()
     run = clf.record
     cfg = clf.config
+    st.download_button(
+        "Download this model (weights + meta.json, zip)",
+        checkpoint_zip(choices[label]),
+        file_name=f"{choices[label].name}.zip",
+        mime="application/zip",
+        key="download_model",
+    )
     pixels = f"permuted (seed {cfg.permutation_seed})" if cfg.permute else "original"
     st.caption(
         f"{(cfg.model or '').upper()} on {pixels} "

@@ -4,17 +4,21 @@ The frame callback and ICE configuration are plain functions above `main()` (tes
 Streamlit runs this file as `__main__`, which draws the page.
 """
 
+import io
 import json
 import logging
 import os
 import queue
+import statistics
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
 import av
 import numpy as np
 import streamlit as st
+from PIL import Image
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from core.data.images import open_image, to_rgb_array
@@ -30,12 +34,21 @@ def make_frame_callback(detector: EmotionDetector, results: queue.Queue) -> Call
     """The video thread's work on each frame: faces found, read and drawn; the reading leaves through `results`
     (the newest few kept). No st.* in here: it runs outside the script thread."""
 
+    stamps: deque[float] = deque()  # when the frames of the last 2 s were done (all of them, read or not)
+    durations: deque[float] = deque(maxlen=30)
+
     def video_frame_callback(frame: av.VideoFrame) -> av.VideoFrame:
         image = frame.to_ndarray(format="bgr24")
         start = time.perf_counter()
         faces = detector.process(image)
         annotated = draw_faces(image, faces)
-        item = {"time": time.time(), "ms": (time.perf_counter() - start) * 1000, "faces": [f.to_dict() for f in faces]}
+        now = time.time()
+        durations.append((time.perf_counter() - start) * 1000)
+        stamps.append(now)
+        while now - stamps[0] > 2.0:
+            stamps.popleft()
+        fps = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
+        item = {"time": now, "ms": statistics.median(durations), "fps": fps, "faces": [f.to_dict() for f in faces]}
         if results.full():
             try:
                 results.get_nowait()
@@ -69,7 +82,11 @@ def rtc_configuration() -> dict:
 def show_faces(model_dir: Path, image_rgb: np.ndarray) -> None:
     detector = emotion_detector(model_dir)
     faces = detector.detect(image_rgb, order="rgb")
-    st.image(draw_faces(image_rgb, faces, order="rgb"), width="stretch")
+    annotated = draw_faces(image_rgb, faces, order="rgb")
+    st.image(annotated, width="stretch")
+    png = io.BytesIO()
+    Image.fromarray(annotated).save(png, format="PNG")
+    st.download_button("Download the annotated picture", png.getvalue(), file_name="emotions.png", mime="image/png")
     if not faces:
         st.info("No face found. Faces should be upright, lit from the front and at least a tenth of the picture.")
     for i, face in enumerate(faces, 1):
@@ -103,15 +120,16 @@ def live_video(model_dir: Path) -> None:
         if not ctx.state.playing:
             status.info("Press START to begin. The emotion of the largest face and the frame rate appear here.")
             return
-        stamps: list[float] = []
+        last = time.time()
         while ctx.state.playing:  # the streamlit-webrtc pattern: poll the queue while the video plays
             try:
                 item = results.get(timeout=1.0)
             except queue.Empty:
-                status.info("Waiting for video…")
+                if time.time() - last > 3.0:  # no frame for a while, not merely between two frames
+                    status.info("Waiting for video…")
                 continue
-            stamps = [t for t in stamps if item["time"] - t < 2.0] + [item["time"]]
-            fps = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
+            last = item["time"]
+            fps = item["fps"]  # over every frame of the last 2 s, counted in the video thread
             faces = item["faces"]
             if faces:
                 face = faces[0]

@@ -134,7 +134,12 @@ def test_freeze_comparison_opens_on_the_shipped_study_and_says_how_to_fill_missi
     assert not app.exception, app.exception
     sweep_box = app.selectbox(key="sweep_folder")
     assert "sweep-mobilenet_v2-96px-10ep" in str(sweep_box.value)  # the shipped, complete study by default
-    assert list(app.dataframe[0].value["status"]) == ["complete"] * 6
+    table = app.dataframe[0].value
+    assert list(table["status"]) == ["complete"] * 6
+    assert table["study (test)"][1] == "—" and table["test accuracy"][1] == "69.3%"  # a missing number: "—"
+    assert (
+        table["test, unseen in train"][1].startswith("67.5 %") and table["test, unseen in train"][0] == "not recomputed"
+    )
     sweep_box.set_value(next(o for o in sweep_box.options if "sweep-resnet18" in str(o))).run()
     assert not app.exception
     assert any("no ImageNet weights" in i.value for i in app.info)

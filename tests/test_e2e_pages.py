@@ -35,3 +35,58 @@ def test_first_request_to_a_page_url_shows_the_navigation(tmp_path, path):
                 assert page.locator('[data-testid="stException"]').count() == 0
             finally:
                 browser.close()
+
+
+NAV_TITLES = {  # sidebar link text -> a title the page shows
+    "Overview": "Letters & Faces",
+    "Samples": "Original and permuted samples",
+    "Train or load models": "Train or load models",
+    "notMNIST results": "notMNIST results",
+    "Compare freeze depths": "Compare freeze depths",
+    "Live emotions": "Live emotions",
+}
+VARIANTS = {"light": ({"width": 1400, "height": 1000}, "light"), "dark": ({"width": 1400, "height": 1000}, "dark"),
+            "phone": ({"width": 390, "height": 844}, "light")}  # fmt: skip
+
+
+def visit_every_page(browser, url: str, variant: str, shots: str | None) -> list[str]:
+    """Open the app, reach every page through the navigation; returns the problems seen on the way."""
+    viewport, scheme = VARIANTS[variant]
+    page = browser.new_page(viewport=viewport, color_scheme=scheme)
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
+    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url} {r.failure}"))
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.goto(url)
+    page.get_by_role("heading", name=NAV_TITLES["Overview"]).first.wait_for(timeout=60_000)
+    for link, title in NAV_TITLES.items():
+        nav = page.locator('[data-testid="stSidebarNav"]')
+        if not nav.is_visible():  # folded away on a phone after each navigation: open it first
+            page.get_by_test_id("stExpandSidebarButton").click()
+            nav.wait_for(state="visible", timeout=10_000)
+        page.locator('[data-testid="stSidebarNav"] a', has_text=link).first.click()
+        page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
+        page.wait_for_timeout(1500)  # the page's charts and frames settle
+        if page.locator('[data-testid="stException"]').count():
+            problems.append(f"exception on {link}")
+        if shots:
+            page.screenshot(path=f"{shots}/{link.replace(' ', '-').lower()}-{variant}.png", full_page=True)
+    page.close()
+    return problems
+
+
+def test_every_page_in_light_dark_and_phone_size_without_errors(tmp_path):
+    """Every page reached through the navigation, in the light and the dark theme and at a phone's size: it renders,
+    shows no exception, logs no console error and no request fails (everything is served by the app, offline).
+    With $E2E_SCREENSHOTS set, a screenshot of each goes there."""
+    import os
+
+    playwright = pytest.importorskip("playwright.sync_api")
+    env = {"STUDY_RUNS_DIR": str(tmp_path / "runs"), "HF_HUB_OFFLINE": "1"}
+    with serve_app(tmp_path, env) as (url, _), playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
+        try:
+            problems = {v: visit_every_page(browser, url, v, os.environ.get("E2E_SCREENSHOTS")) for v in VARIANTS}
+        finally:
+            browser.close()
+    assert problems == {v: [] for v in VARIANTS}

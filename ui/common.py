@@ -218,10 +218,43 @@ def emotion_detector(path: Path):
     return _emotion_detector(str(path), (path / "meta.json").stat().st_mtime).for_session()
 
 
-def number_table(table: pd.DataFrame, numeric: list[str], percent: list[str], formats: dict[str, str]) -> None:
-    """A results table: missing numbers blank (not "None"), shares as percentages, other columns formatted."""
+def number_table(
+    table: pd.DataFrame,
+    numeric: list[str],
+    percent: list[str],
+    formats: dict[str, str],
+    download: str | None = None,
+    digits: int = 1,
+    index: bool = False,
+) -> None:
+    """A results table: a missing number is "—" (Streamlit would show "None"), shares are percentages with
+    `digits` decimals in every column alike, other columns by the Python `formats` given ("{:,.0f}" for counts).
+    With `download`, a button that saves the table (the numbers, unformatted) as that CSV file."""
     table = table.copy()
     table[numeric] = table[numeric].apply(pd.to_numeric, errors="coerce")
-    config = {c: st.column_config.NumberColumn(format="percent") for c in percent}
-    config.update({c: st.column_config.NumberColumn(format=f) for c, f in formats.items()})
-    st.dataframe(table, hide_index=True, width="stretch", column_config=config)
+    shown = table.copy()
+    for column, form in {**{c: f"{{:.{digits}%}}" for c in percent}, **formats}.items():
+        shown[column] = table[column].map(lambda v, form=form: "—" if pd.isna(v) else form.format(v))
+    st.dataframe(shown, hide_index=not index, width="stretch")
+    if download:
+        st.download_button("Download CSV", table.to_csv(index=False), file_name=download, mime="text/csv",
+                           key=f"download-{download}")  # fmt: skip
+
+
+def checkpoint_zip(path: Path) -> bytes:
+    """A run folder's meta.json and weights as one zip, for a download button (built once per version)."""
+    return _checkpoint_zip(str(path), (path / "meta.json").stat().st_mtime)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _checkpoint_zip(folder: str, mtime: float) -> bytes:
+    import io
+    import zipfile
+
+    path = Path(folder)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(path.iterdir()):
+            if file.is_file() and not file.name.startswith("."):
+                archive.write(file, f"{path.name}/{file.name}")
+    return buffer.getvalue()

@@ -21,9 +21,10 @@ _HTML = """
 
 _CSS = """
 .pad { display: flex; gap: 0.75rem; align-items: flex-start; }
-canvas { background: #000; border-radius: 0.5rem; touch-action: none; cursor: crosshair; }
-button { font: inherit; padding: 0.25rem 0.75rem; border-radius: 0.5rem; border: 1px solid #bbb;
-         background: #fff; cursor: pointer; }
+canvas { background: #000; border: 2px solid #888; border-radius: 0.5rem; touch-action: none; cursor: crosshair; }
+/* fixed colours: readable in the light and the dark theme alike */
+button { font: inherit; padding: 0.25rem 0.75rem; border-radius: 0.5rem; border: 1px solid #888;
+         background: #f0f2f6; color: #31333f; cursor: pointer; }
 """
 
 _JS = """

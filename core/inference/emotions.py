@@ -144,6 +144,12 @@ def draw_faces(frame: np.ndarray, faces: list[Face], order: str = "bgr") -> np.n
         c = colour(LOW_COLOUR if face.low_confidence else BOX_COLOUR)
         cv2.rectangle(out, (x, y), (x + w, y + h), c, max(2, int(3 * scale)))
         text = f"{face.label} {face.confidence:.0%}" + (" (unsure)" if face.low_confidence else "")
-        ty = y - 8 if y > 30 * scale else y + h + int(24 * scale)
-        cv2.putText(out, text, (x, ty), cv2.FONT_HERSHEY_SIMPLEX, scale * 0.8, c, max(1, int(2 * scale)), cv2.LINE_AA)
+        size, thick = scale * 0.8, max(1, int(2 * scale))
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, size, thick)
+        pad = max(3, int(4 * scale))
+        top = y - th - base - 2 * pad if y > th + base + 2 * pad else min(y + h, out.shape[0] - th - base - 2 * pad)
+        # a filled label in the box's colour, dark text on it: legible on any background
+        cv2.rectangle(out, (x, top), (x + tw + 2 * pad, top + th + base + 2 * pad), c, cv2.FILLED)
+        cv2.putText(out, text, (x + pad, top + pad + th), cv2.FONT_HERSHEY_SIMPLEX, size, (20, 20, 20), thick,
+                    cv2.LINE_AA)  # fmt: skip
     return out

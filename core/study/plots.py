@@ -61,8 +61,12 @@ def probability_bars(probabilities: dict[str, float], height: int = 300) -> go.F
 
 
 def training_curves(
-    histories: dict[str, Sequence[dict]], metric: str = "eval_accuracy", title: str | None = None
+    histories: dict[str, Sequence[dict]],
+    metric: str = "eval_accuracy",
+    title: str | None = None,
+    axis_title: str | None = None,
 ) -> go.Figure:
+    """One line per run; accuracies on a 0-100 % axis (a one-epoch run gets no 150 % axis)."""
     fig = go.Figure()
     for name, history in histories.items():
         fig.add_trace(
@@ -71,10 +75,14 @@ def training_curves(
     fig.update_layout(
         height=360,
         xaxis_title="epoch",
-        yaxis_title=metric.replace("_", " "),
+        yaxis_title=axis_title or metric.replace("_", " "),
         title=title,
-        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        margin=dict(l=10, r=10, t=80 if title else 40, b=10),  # room for the legend above the plot
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
     )
+    if "acc" in metric:
+        fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    fig.update_xaxes(dtick=1)
     return fig
 
 
@@ -93,6 +101,8 @@ def confusion_heatmap(
             colorscale="Blues",
             text=text,
             texttemplate="%{text}",
+            textfont=dict(size=13),
+            showscale=False,  # the cells say their values; the width goes to them
             customdata=counts,
             hovertemplate="true %{y}, predicted %{x}: %{customdata:.0f}<extra></extra>",
         )
@@ -114,7 +124,7 @@ def per_class_heatmap(
             x=list(classes),
             y=list(rows),
             colorscale="RdYlGn",
-            zmin=0.5,
+            zmin=0,
             zmax=1,
             text=[[f"{v:.2f}" for v in row] for row in z],
             texttemplate="%{text}",
@@ -159,7 +169,7 @@ def accuracy_bars(rows: Sequence[dict], split: str = "test", title: str | None =
         height=380,
         yaxis=dict(tickformat=".0%", range=[0, 1]),
         title=title,
-        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-        legend=dict(orientation="h"),
+        margin=dict(l=10, r=10, t=80 if title else 40, b=10),  # room for the legend above the plot
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
     )
     return fig
