@@ -78,6 +78,9 @@ with predict_tab:
     if image is not None:
         prepared = clf.prepare(image)
         pred = clf.predict_arrays([prepared])[0]
+        doubt = clf.doubt(prepared, pred)
+        if doubt:
+            st.warning(f"Take this prediction with care: {doubt}.", icon="⚠️")
         seen, bars = st.columns([1, 2])
         with seen:
             st.markdown("**What the model sees**")

@@ -90,3 +90,23 @@ def test_every_page_in_light_dark_and_phone_size_without_errors(tmp_path):
         finally:
             browser.close()
     assert problems == {v: [] for v in VARIANTS}
+
+
+def test_the_sidebar_choice_survives_a_reload(tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    with serve_app(tmp_path, {"STUDY_RUNS_DIR": str(tmp_path / "runs")}) as (url, _), playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{url}/samples")
+            page.get_by_role("heading", name="Original and permuted samples").first.wait_for(timeout=60_000)
+            page.get_by_role("combobox", name="notMNIST data source").click()
+            page.get_by_role("option", name="bundled sample").click()
+            page.wait_for_url("**notmnist=bundled**", timeout=30_000)
+            page.reload()
+            page.get_by_role("heading", name="Original and permuted samples").first.wait_for(timeout=60_000)
+            page.get_by_text("images from the test split of").first.wait_for(timeout=30_000)
+            assert "notmnist=bundled" in page.url  # the choice is in the URL, and the page read it back:
+            assert "notmnist_sample" in page.get_by_text("images from the test split of").first.inner_text()
+        finally:
+            browser.close()

@@ -88,3 +88,19 @@ def test_user_drawings_are_cropped_to_the_letter(glyph):
     assert (cropped > 128).sum() > 4 * (uncropped > 128).sum()  # the letter fills the frame, like notMNIST
     blank = prepare_image(Image.new("L", (100, 100)), 28, crop=True)
     assert blank.shape == (28, 28) and blank.max() == 0
+
+
+def test_the_letter_model_doubts_photos_and_blanks_but_not_real_letters(notmnist_data):
+    from skimage import data as skimage_data
+
+    from core.inference.letters import LetterClassifier
+    from tests.conftest import ROOT
+
+    clf = LetterClassifier(ROOT / "checkpoints" / "notmnist" / "cnn-original-s1")
+    letters = list(notmnist_data["test"].images[:500, 0].numpy())
+    doubts = [clf.doubt(a, p) for a, p in zip(letters, clf.predict_arrays(letters))]
+    assert sum(d is None for d in doubts) >= 0.9 * len(letters)  # real letters: mostly no warning
+    photo = clf.prepare(Image.fromarray(skimage_data.astronaut()))
+    assert "photo" in clf.doubt(photo, clf.predict_arrays([photo])[0])
+    blank = clf.prepare(Image.new("L", (100, 100), 255))
+    assert "empty" in clf.doubt(blank, clf.predict_arrays([blank])[0])

@@ -54,6 +54,20 @@ class LetterClassifier:
             for p, a in zip(probs, arrays)
         ]
 
+    @staticmethod
+    def doubt(prepared: np.ndarray, prediction: Prediction) -> str | None:
+        """Why a prediction may mean little: the input does not look like a notMNIST glyph (a bright letter on a
+        dark ground, few mid-tones), or the model is unsure. None when nothing stands out."""
+        ink = float((prepared > 127).mean())
+        mid = float(((prepared > 40) & (prepared < 215)).mean())
+        if ink < 0.03:
+            return "the picture is almost empty after cropping: draw or upload one large letter"
+        if mid > 0.5:
+            return "this looks like a photo rather than a letter (mostly mid-grey): the model only knows letters A-J"
+        if max(prediction.probabilities.values()) < 0.5:
+            return "the model is unsure (no letter above 50 %): it may not be one of A-J"
+        return None
+
     def predict_image(
         self, image: Image.Image | bytes | str | Path, invert: str = "auto", crop: bool = True
     ) -> Prediction:
