@@ -7,7 +7,7 @@ import streamlit as st
 from core.study.plots import accuracy_bars, confusion_heatmap, per_class_heatmap, training_curves
 from core.study.report import unseen_cell
 from core.study.sweep import RowStatus, by_completeness, find_sweeps, read_sweep, sweep_command, test_split_origin
-from ui.common import number_table, result_roots, shown_path
+from ui.common import curve_picker, number_table, result_roots, shown_path
 
 st.title("Compare freeze depths")
 st.caption(
@@ -94,16 +94,9 @@ with left:
     split = st.radio("Bars", ["test", "validation"], horizontal=True, key="sweep_bars")
     st.plotly_chart(accuracy_bars(rows, split), width="stretch")
 with right:
-    metric = st.radio(
-        "Curves",
-        ["eval_accuracy", "train_accuracy", "eval_loss", "train_loss"],
-        horizontal=True,
-        format_func=lambda m: m.replace("eval", "validation").replace("_", " "),
-        key="sweep_curve",
-    )
+    metric, axis = curve_picker("Curves", "validation", key="sweep_curve")
     labels = {r["row"]: r["label"] for r in rows}
     histories = {labels[name]: record.history for name, record in records.items() if record.history}
-    axis = metric.replace("eval", "validation").replace("_", " ")
     st.plotly_chart(training_curves(histories, metric, axis_title=axis), width="stretch")
 
 if not done:

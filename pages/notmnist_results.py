@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.study.notmnist_summary import MODEL_NAMES, by_cell, collect_runs, comparison_rows, permutation_drop
 from core.study.plots import confusion_heatmap, per_class_heatmap, training_curves
-from ui.common import CHECKPOINTS, number_table, shown_path, task_runs
+from ui.common import CHECKPOINTS, curve_picker, number_table, shown_path, task_runs
 
 st.title("notMNIST results")
 
@@ -123,13 +123,7 @@ with st.expander("Every seed"):
     )
 
 st.subheader("Training curves")
-metric = st.radio(
-    "Curve",
-    ["eval_accuracy", "train_accuracy", "eval_loss", "train_loss"],
-    horizontal=True,
-    format_func=lambda m: m.replace("eval", "test").replace("_", " "),
-    key="results_curve",
-)
+metric, axis = curve_picker("Curve", "test", key="results_curve")
 every_seed = st.toggle("Every seed (default: the median seed)", value=False, key="results_every_seed")
 histories = {}
 medians = {r.median.path for r in present if r.median}
@@ -139,7 +133,6 @@ for runs in cells.values():
             c = run.config
             name = f"{MODEL_NAMES[c.model or '']}, {'permuted' if c.permute else 'original'} · seed {c.seed}"
             histories[name] = run.history
-axis = metric.replace("eval", "test").replace("_", " ")
 st.plotly_chart(training_curves(histories, metric, axis_title=axis), width="stretch")
 
 st.subheader("Confusion matrices and per-letter metrics (median seed)")

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-import pandas as pd
 import streamlit as st
 
 from core.data import notmnist
-from core.data.cache import load_split
 from core.data.roots import ROOTS_ENV, Choice, choices, data_roots, hub_reachable
 from core.data.sources import ImageSplit
 from core.data.tasks import get_task
@@ -125,6 +124,8 @@ def training_source_problem(task: str) -> str | None:
 
 @st.cache_resource(show_spinner="Loading notMNIST…")
 def _load_split(source: str, split: str) -> ImageSplit:
+    from core.data.cache import load_split  # torch: only on pages that show data
+
     return load_split(notmnist.SPEC, source, split)
 
 
@@ -219,7 +220,7 @@ def emotion_detector(path: Path):
 
 
 def number_table(
-    table: pd.DataFrame,
+    table: Any,
     numeric: list[str],
     percent: list[str],
     formats: dict[str, str],
@@ -230,6 +231,8 @@ def number_table(
     """A results table: a missing number is "—" (Streamlit would show "None"), shares are percentages with
     `digits` decimals in every column alike, other columns by the Python `formats` given ("{:,.0f}" for counts).
     With `download`, a button that saves the table (the numbers, unformatted) as that CSV file."""
+    import pandas as pd
+
     table = table.copy()
     table[numeric] = table[numeric].apply(pd.to_numeric, errors="coerce")
     shown = table.copy()
@@ -258,3 +261,13 @@ def _checkpoint_zip(folder: str, mtime: float) -> bytes:
             if file.is_file() and not file.name.startswith("."):
                 archive.write(file, f"{path.name}/{file.name}")
     return buffer.getvalue()
+
+
+CURVES = ["eval_accuracy", "train_accuracy", "eval_loss", "train_loss"]
+
+
+def curve_picker(label: str, held_out: str, key: str) -> tuple[str, str]:
+    """Which training curve to draw: (history key, axis title), the held-out split named as it is."""
+    name = lambda m: m.replace("eval", held_out).replace("_", " ")  # noqa: E731
+    metric = st.radio(label, CURVES, horizontal=True, format_func=name, key=key)
+    return metric, name(metric)

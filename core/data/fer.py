@@ -3,11 +3,13 @@ become model inputs."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Experiment
 from .sources import DatasetSpec
-from .transforms import IMAGENET_MEAN, IMAGENET_STD, FaceTransform
+
+if TYPE_CHECKING:
+    from .transforms import FaceTransform
 
 EMOTIONS = ("angry", "disgusted", "fearful", "happy", "neutral", "sad", "surprised")
 SPEC = DatasetSpec(
@@ -28,11 +30,15 @@ SPEC = DatasetSpec(
 
 
 def make_transform(config: Experiment) -> FaceTransform:
+    from .transforms import FaceTransform  # torch, only when a transform is needed
+
     return FaceTransform(config)
 
 
 def preprocessing(config: Experiment) -> dict[str, Any]:
     """What meta.json says about turning a face crop into this model's input."""
+    from .transforms import IMAGENET_MEAN, IMAGENET_STD
+
     return {
         "decoded_size": SPEC.image_size,
         "image_size": config.img_size,

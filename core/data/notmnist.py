@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Experiment
 from .sources import DatasetSpec
-from .transforms import LetterTransform
+
+if TYPE_CHECKING:
+    from .transforms import LetterTransform
 
 LETTERS = tuple("ABCDEFGHIJ")
 SPEC = DatasetSpec(
@@ -21,6 +23,8 @@ SPEC = DatasetSpec(
 
 
 def make_transform(config: Experiment) -> LetterTransform:
+    from .transforms import LetterTransform  # torch, only when a transform is needed
+
     return LetterTransform(config)
 
 

@@ -11,12 +11,15 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..errors import DataSourceError, ImageLoadError
 from .images import open_image, prepare_image
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -200,5 +203,7 @@ def _decode(spec: DatasetSpec, ds, source: str) -> tuple[np.ndarray, np.ndarray]
 
 def unseen_mask(test: ImageSplit, train: ImageSplit) -> torch.Tensor:
     """True for test images whose exact pixels do not occur anywhere in train."""
+    import torch  # here, so reading a source's description does not load torch
+
     seen = {bytes(row) for row in train.images.reshape(len(train), -1).numpy()}
     return torch.tensor([bytes(row) not in seen for row in test.images.reshape(len(test), -1).numpy()])

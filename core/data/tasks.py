@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Experiment
 from ..errors import ConfigError
 from . import fer, notmnist
 from .sources import DatasetSpec
-from .transforms import BatchTransform
+
+if TYPE_CHECKING:
+    from .transforms import BatchTransform
 
 
 @dataclass(frozen=True)

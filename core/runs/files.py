@@ -9,13 +9,12 @@ import signal
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CheckpointError
+
+if TYPE_CHECKING:
+    import torch
 
 # Fault injection for benchmarks/faults.py only: "NAME" or "NAME:K" kills this process with SIGKILL the K-th
 # time it reaches the point NAME (K = 1 by default). Unset, fault_point does nothing.
@@ -59,6 +58,8 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 def save_weights(path: Path, state: dict[str, torch.Tensor]) -> None:
     """A state_dict as safetensors, atomically."""
+    from safetensors.torch import save_file  # torch, only where weights are written
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
@@ -70,6 +71,9 @@ def save_weights(path: Path, state: dict[str, torch.Tensor]) -> None:
 
 def read_weights(directory: Path) -> dict[str, torch.Tensor]:
     """The state_dict in a run folder: safetensors, or a plain tensor pickle read with weights_only=True."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     if (directory / WEIGHTS_FILE).is_file():
         try:
             return load_file(directory / WEIGHTS_FILE)
@@ -82,6 +86,8 @@ def read_weights(directory: Path) -> dict[str, torch.Tensor]:
 
 def read_tensor_pickle(path: Path) -> dict[str, Any]:
     """A torch.save file of tensors and plain values, refused (one line, no hint to unpickle) if it holds code."""
+    import torch
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError for code in the pickle, EOFError/RuntimeError for truncation

@@ -13,15 +13,16 @@ import time
 from collections.abc import Callable, Iterable
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Experiment
-from ..engine.callbacks import Callback
-from ..engine.loop import load_data, run_experiment
 from ..errors import CheckpointError, WeightsUnavailable
 from ..runs.files import META_FILE, atomic_write_json
 from ..runs.layout import partial_dir
 from ..runs.record import RunRecord, is_complete, read_record
+
+if TYPE_CHECKING:
+    from ..engine.callbacks import Callback
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,8 @@ def run_sweep(
     launch: Callable[[str, Experiment, Path], None] | None = None,
 ) -> dict[str, Any]:
     """Run the rows in this process, or hand each to `launch(name, config, folder)` (e.g. a torchrun command)."""
+    from ..engine.loop import load_data, run_experiment  # the training code, only when a sweep runs
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = None if launch else (data or load_data(base))
