@@ -18,7 +18,9 @@ def open_page(app, page, source):
     # Sidebar values are set on the entry page: AppTest starts every run in Streamlit's legacy multipage
     # mode, so after switch_page its element tree holds the page alone (a real browser shows the sidebar).
     app.run()
-    app.selectbox(key="notmnist_source").set_value(str(source))
+    # local folders are offered by their resolved path (the data roots are resolved; ../shared may be a link)
+    value = str(Path(source).resolve()) if Path(str(source)).exists() else str(source)
+    app.selectbox(key="notmnist_source").set_value(value)
     app.switch_page(page)
     app.run()
     assert not app.exception, app.exception
