@@ -35,6 +35,9 @@ def app_server(tmp_path, emotion_checkpoint):
         yield server
 
 
+FACE_LABEL_SHOWN = "() => [...document.querySelectorAll('h3')].some(h => / · \\d+%/.test(h.innerText))"
+
+
 def component_frame(page):
     for frame in page.frames:
         if "streamlit_webrtc" in frame.url:
@@ -76,6 +79,8 @@ def test_live_webcam_round_trip_in_chromium(app_server, tmp_path):
             clicks = []
             for cycle in range(CYCLES):
                 clicks.append(start_and_wait_for_faces(page))
+                # the first processed frames may be the camera's start-up frames, with no face in them yet
+                page.wait_for_function(FACE_LABEL_SHOWN, timeout=20_000)
                 labels = page.locator("h3").all_inner_texts()
                 assert any("·" in t for t in labels), labels  # "<emotion> · NN%": a face and its emotion
                 assert any(
