@@ -164,10 +164,6 @@ def submit_job(config: Experiment, out_dir: str | Path, jobs_dir: str | Path | N
     return job
 
 
-# Kept for callers of the earlier name: a job goes through the queue like any other.
-start_job = submit_job
-
-
 def _launch(job: Job) -> None:
     with open(job.folder / LOG_FILE, "wb") as log:
         # A new session: the run survives a page reload and is not killed with the script thread.

@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.data import fer, notmnist
-from core.data.roots import choices, data_roots, is_allowed, local_datasets
+from core.data.roots import choices, data_roots, local_datasets
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
@@ -27,8 +27,8 @@ def test_the_shared_datasets_are_found_for_their_own_task_only(notmnist_dir, fer
     [
         ("anubhavmaity/notMNIST", True),
         ("bundled", True),
-        (str(SHARED / "notmnist"), True),
-        (str(SHARED / "notmnist" / ".." / "fer"), True),
+        (str((SHARED / "notmnist").resolve()), True),
+        (str(SHARED / "notmnist" / ".." / "fer"), False),  # only the folders offered, exactly as offered
         ("/etc", False),
         ("/proc/self", False),
         ("../../", False),
@@ -37,8 +37,17 @@ def test_the_shared_datasets_are_found_for_their_own_task_only(notmnist_dir, fer
         ("~", False),
     ],
 )
-def test_only_hub_ids_the_sample_and_folders_under_the_roots_are_allowed(source, allowed):
-    assert is_allowed(notmnist.SPEC, source) is allowed
+def test_the_url_can_name_only_an_offered_source(source, allowed, tmp_path, monkeypatch):
+    """The sidebar takes ?notmnist=... from the URL only when it is one of the offered sources; anything else is
+    refused with one line and never read."""
+    monkeypatch.setenv("STUDY_RUNS_DIR", str(tmp_path / "runs"))
+    app = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    app.query_params["notmnist"] = source
+    app.run()
+    assert not app.exception
+    refusals = [w.value for w in app.sidebar.warning]
+    assert (app.selectbox(key="notmnist_source").value == source) is allowed
+    assert len(refusals) == (0 if allowed else 1) and all("not read" in r and "\n" not in r for r in refusals)
 
 
 def test_the_scan_is_bounded(tmp_path, monkeypatch):
@@ -52,17 +61,6 @@ def test_the_scan_is_bounded(tmp_path, monkeypatch):
     assert local_datasets(notmnist.SPEC) == []
     monkeypatch.setenv("STUDY_DATA_ROOTS", str(deep.parent))  # one level up: found
     assert local_datasets(notmnist.SPEC) == [deep.resolve()]
-
-
-def test_a_path_in_the_url_outside_the_data_roots_is_refused_with_one_line(tmp_path, monkeypatch):
-    monkeypatch.setenv("STUDY_RUNS_DIR", str(tmp_path / "runs"))
-    app = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
-    app.query_params["notmnist"] = "/etc"
-    app.run()
-    assert not app.exception
-    refusals = [w.value for w in app.sidebar.warning]
-    assert len(refusals) == 1 and "/etc" in refusals[0] and "not read" in refusals[0] and "\n" not in refusals[0]
-    assert app.selectbox(key="notmnist_source").value != "/etc"
 
 
 def test_the_sample_cannot_start_a_training_and_says_why(tmp_path, monkeypatch):

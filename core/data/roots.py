@@ -17,7 +17,6 @@ from .sources import DatasetSpec
 
 ROOTS_ENV = "STUDY_DATA_ROOTS"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
 SCAN_DEPTH = 2  # a dataset folder is a root, or a folder at most this far below one
 SCAN_SECONDS = 1.0  # the scan stops there, whatever it has found
 SCAN_ENTRIES = 2000  # and after looking at this many folders
@@ -108,17 +107,3 @@ def choices(spec: DatasetSpec, online: bool, roots: list[Path] | None = None) ->
     if spec.bundled is not None:
         out.append(Choice("bundled", "bundled sample (200 test images; no training)", False))
     return out
-
-
-def is_allowed(spec: DatasetSpec, source: str, roots: list[Path] | None = None) -> bool:
-    """A hub id, `bundled`, or a folder inside a data root: what a browser user may name."""
-    source = source.strip()
-    if source == "bundled":
-        return spec.bundled is not None
-    if HUB_ID.match(source) and not Path(source).exists():
-        return True
-    try:
-        path = Path(source).expanduser().resolve()
-    except (OSError, RuntimeError):
-        return False
-    return any(path.is_relative_to(root) for root in (data_roots() if roots is None else roots))

@@ -1,8 +1,9 @@
 """One training loop for every model: load_data, train_one_epoch, evaluate, run_experiment.
 
-A run with an output directory saves its state after every epoch (`last/`, atomically), keeps the best epoch
-by validation accuracy as the checkpoint (the last epoch when the task has no validation split), and can be
-resumed from `last/` with results identical to an uninterrupted run. Task specifics come from
+A run with an output directory trains in a partial folder beside it (core.runs.layout), saves its state there
+after every epoch (one file, atomically), keeps the best epoch by validation accuracy (the last epoch when the
+task has no validation split), can be resumed with results identical to an uninterrupted run, and is renamed
+into place when it has finished. Task specifics come from
 core.data.tasks (data, transform, preprocessing) and core.models (the network and its memory layout).
 """
 
@@ -40,7 +41,7 @@ from .callbacks import Callback
 from .distributed import SINGLE, DistInfo
 from .metrics import bootstrap_ci, classification_metrics
 from .optim import make_loss, make_optimizer, make_scheduler
-from .resume import Best, can_resume, load_last, save_last
+from .resume import Best, Trainables, can_resume, load_last, save_last
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ def run_experiment(
     main = dist_info.is_main
     callbacks = list(callbacks) if main else []
     if out_dir is None:
-        model, run = _train(config, None, None, callbacks, data, False, dist_info)
+        model, run = _train(config, None, None, callbacks, data, dist_info)
     else:
         out = Path(out_dir)
         with run_folder_lock(out) if main else contextlib.nullcontext():
@@ -195,8 +196,7 @@ def run_experiment(
                 shutil.rmtree(partial_dir(out), ignore_errors=True)
             distributed.barrier(dist_info)
             work = partial_dir(out)
-            model, run = _train(config, work if main else None, work if resume else None, callbacks, data, resume,
-                                dist_info)  # fmt: skip
+            model, run = _train(config, work if main else None, work if resume else None, callbacks, data, dist_info)
             if main:
                 publish(out)
                 run.path = out
@@ -219,11 +219,11 @@ def _train(
     resume_from: Path | None,
     callbacks: list[Callback],
     data: dict[str, ImageSplit] | None,
-    resume: bool,
     info: DistInfo,
 ) -> tuple[nn.Module, RunRecord]:
     """The training itself. With `out` (the partial folder, rank 0's), the resume state goes there after every
-    epoch and, at the end, the weights and then the record; `resume_from` is where every rank reads it back."""
+    epoch and, at the end, the weights and then the record; with `resume_from`, every rank continues from the
+    state there (if there is one yet)."""
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     # In one process the order and the augmentation share one generator (as they always have); each rank of
@@ -242,8 +242,9 @@ def _train(
     history: list[dict[str, Any]] = []
     best = Best()
     first_epoch = 1
-    if resume and resume_from is not None and can_resume(resume_from):
-        done, history, best = load_last(resume_from, config, model, optimizer, scheduler, generator, info.world_size)
+    parts = Trainables(model, optimizer, scheduler, generator)
+    if resume_from is not None and can_resume(resume_from):
+        done, history, best = load_last(resume_from, config, parts, info.world_size)
         first_epoch = done + 1
     trained = distributed.wrap(model, info)  # gradients averaged over the ranks; `model` stays the plain net
     for cb in callbacks:
@@ -290,7 +291,7 @@ def _train(
         if select_on != "validation" or ev["accuracy"] > best.accuracy:
             best = Best(epoch, ev["accuracy"], {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
         if out is not None:
-            save_last(out, config, model, optimizer, scheduler, generator, epoch, history, best, info.world_size)
+            save_last(out, config, parts, epoch, history, best, info.world_size)
         for cb in callbacks:
             cb.on_epoch_end(epoch, epoch_log)
 

@@ -21,6 +21,17 @@ RESUMABLE_CHANGES = ("data", "extra")
 
 
 @dataclass
+class Trainables:
+    """What a resume state restores: the plain network, its optimiser and schedule, and the generator that
+    orders the training set."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: LRScheduler
+    generator: torch.Generator
+
+
+@dataclass
 class Best:
     """The epoch kept as the model so far (by validation accuracy, or the last epoch) and its weights."""
 
@@ -34,16 +45,7 @@ def can_resume(out_dir: str | Path | None) -> bool:
 
 
 def save_last(
-    out_dir: Path,
-    config: Experiment,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: LRScheduler,
-    generator: torch.Generator,
-    epoch: int,
-    history: list,
-    best: Best,
-    world_size: int = 1,
+    out_dir: Path, config: Experiment, parts: Trainables, epoch: int, history: list, best: Best, world_size: int = 1
 ) -> None:
     """Everything needed to continue after `epoch` (the weights, the best epoch's weights, optimiser, schedule,
     random states, setting) in one file written atomically: a kill leaves the previous epoch's state or this
@@ -51,7 +53,7 @@ def save_last(
     import io
 
     last = out_dir / LAST_DIR
-    current = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    current = {k: v.detach().cpu() for k, v in parts.model.state_dict().items()}
     state = {
         "epoch": epoch,
         "model": current,
@@ -60,9 +62,9 @@ def save_last(
         "history": history,
         "best_epoch": best.epoch,
         "best_accuracy": best.accuracy,
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "generator": generator.get_state(),
+        "optimizer": parts.optimizer.state_dict(),
+        "scheduler": parts.scheduler.state_dict(),
+        "generator": parts.generator.get_state(),
         "torch_rng": torch.get_rng_state(),
         "config": config.to_dict(),
         "world_size": world_size,
@@ -86,15 +88,7 @@ def check_same_setting(saved: dict[str, Any] | None, config: Experiment, out_dir
         )
 
 
-def load_last(
-    out_dir: Path,
-    config: Experiment,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: LRScheduler,
-    generator: torch.Generator,
-    world_size: int = 1,
-) -> tuple[int, list, Best]:
+def load_last(out_dir: Path, config: Experiment, parts: Trainables, world_size: int = 1) -> tuple[int, list, Best]:
     last = out_dir / LAST_DIR
     state = read_tensor_pickle(last / STATE_FILE)  # never unpickles code
     check_same_setting(state.get("config"), config, out_dir)
@@ -106,10 +100,10 @@ def load_last(
         )
     try:
         current = state["model"] if "model" in state else read_weights(last)  # (states written before v2: a file)
-        model.load_state_dict(current)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"])
+        parts.model.load_state_dict(current)
+        parts.optimizer.load_state_dict(state["optimizer"])
+        parts.scheduler.load_state_dict(state["scheduler"])
+        parts.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
     except (KeyError, RuntimeError, ValueError) as exc:
         raise CheckpointError(

@@ -382,14 +382,6 @@ def read_record(directory: str | Path) -> RunRecord:
     return record
 
 
-def read_record_or_none(directory: str | Path) -> RunRecord | None:
-    """The record, or None where there is no readable one (a run not finished or not started)."""
-    try:
-        return read_record(directory)
-    except CheckpointError:
-        return None
-
-
 def is_complete(directory: str | Path) -> bool:
     """Whether the directory holds a finished run (resumable runs are skipped or resumed, finished ones not).
     A meta.json that is there but malformed is an error, not "unfinished": nothing is retrained over it."""
