@@ -2,10 +2,13 @@
 
 Baseline: torchvision ImageFolder over PNG files, per-image PIL decode and transforms (grayscale -> RGB,
 RandomResizedCrop, flip, ToTensor, Normalize), DataLoader, fp32, default memory format.
-Project: the uint8 tensor cache, batched augmentation (core.data.transforms.FaceTransform), bf16 autocast where
-supported, channels-last, torch.no_grad over the frozen prefix.
+Project: the uint8 tensor cache, batched augmentation (core.data.transforms.FaceTransform), torch.no_grad over the
+frozen prefix, in every precision / memory layout this machine has (fp32 or bf16 x NCHW or channels-last); the
+ratio is the mode `--precision auto --memory-format auto` chooses (its cached probe, core.engine.probe) against the
+baseline, and the per-mode figures show whether that choice is the fastest.
 
     .venv/bin/python benchmarks/train_throughput.py --data ../shared/data/fer --arch resnet18 --img-size 224
+    .venv/bin/python benchmarks/train_throughput.py --data ../shared/data/fer --arch mobilenet_v2 --img-size 96
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ from core.data import fer  # noqa: E402
 from core.data.cache import load_split  # noqa: E402
 from core.data.tasks import batch_transform  # noqa: E402
 from core.engine.optim import make_optimizer  # noqa: E402
-from core.inference.runtime import autocast, bf16_supported, device  # noqa: E402
-from core.models import build_model, memory_format  # noqa: E402
+from core.engine.probe import training_mode  # noqa: E402
+from core.inference.modes import Mode, candidate_modes, processor_name  # noqa: E402
+from core.inference.runtime import device  # noqa: E402
+from core.models import build_model  # noqa: E402
 
 
 def write_image_folder(images: torch.Tensor, labels: torch.Tensor, root: Path) -> None:
@@ -95,18 +100,20 @@ def baseline_img_s(config: Experiment, folder: Path, steps: int, warmup: int) ->
     return time_steps(step, limited(), warmup)
 
 
-def project_img_s(config: Experiment, images: torch.Tensor, labels: torch.Tensor, steps: int, warmup: int) -> float:
+def project_img_s(
+    config: Experiment, mode: Mode, images: torch.Tensor, labels: torch.Tensor, steps: int, warmup: int
+) -> float:
     torch.manual_seed(0)
     dev = device()
-    model = build_model(config, len(fer.EMOTIONS), load_weights=False).to(dev).to(memory_format=memory_format(config))
+    model = mode.prepare(build_model(config, len(fer.EMOTIONS), load_weights=False).to(dev))
     optimizer = make_optimizer(model, config)
     transform = batch_transform(config)
     generator = torch.Generator().manual_seed(0)
     model.train()
 
     def step(x, y):
-        with autocast(dev, bool(config.bf16)):
-            logits = model(x.to(dev))
+        with mode.autocast(dev):
+            logits = model(mode.inputs(x.to(dev)))
         loss = F.cross_entropy(logits.float(), y.to(dev))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -150,7 +157,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         write_image_folder(train.images, train.labels, Path(tmp))
         baseline = baseline_img_s(config, Path(tmp), args.steps, args.warmup)
-    project = project_img_s(config, train.images, train.labels, args.steps, args.warmup)
+    auto, _ = training_mode(config)  # the cached probe, or a probe now
+    per_mode = {
+        m.name: round(project_img_s(config, m, train.images, train.labels, args.steps, args.warmup), 2)
+        for m in candidate_modes("auto", "auto", device())
+    }
+    project = per_mode[auto.name]
+    fastest = max(per_mode, key=lambda name: per_mode[name])
     result = {
         "arch": args.arch,
         "img_size": args.img_size,
@@ -158,22 +171,27 @@ def main() -> None:
         "batch_size": args.batch_size,
         "steps": args.steps,
         "device": str(device()),
+        "processor": processor_name(),
         "threads": torch.get_num_threads(),
-        "bf16": bool(config.bf16 and bf16_supported(device())),
+        "auto_mode": auto.name,
+        "fastest_mode": fastest,
+        "project_img_s_by_mode": per_mode,
         "baseline_img_s": round(baseline, 2),
-        "project_img_s": round(project, 2),
+        "project_img_s": project,
         "ratio": round(project / baseline, 2),
     }
     if args.json:
         print(json.dumps(result))
     else:
         print(
-            f"{args.arch} {args.img_size}px freeze={args.freeze} batch {args.batch_size} on {result['device']} "
-            f"({result['threads']} threads, bf16 {'on' if result['bf16'] else 'off'})"
+            f"{args.arch} {args.img_size}px freeze={args.freeze} batch {args.batch_size} on {result['device']}, "
+            f"{result['processor']} ({result['threads']} threads)"
         )
-        print(f"baseline (ImageFolder + PIL transforms, fp32): {baseline:8.2f} images/s")
-        print(f"project  (uint8 cache, batched aug, bf16, CL): {project:8.2f} images/s")
-        print(f"ratio: {project / baseline:.2f}x")
+        print(f"baseline (ImageFolder + PIL transforms, fp32, NCHW): {baseline:8.2f} images/s")
+        for name, rate in per_mode.items():
+            marks = [m for m, n in (("auto's choice", auto.name), ("fastest", fastest)) if n == name]
+            print(f"project  {name:<22}                    {rate:8.2f} images/s  {', '.join(marks)}")
+        print(f"ratio (auto's mode / baseline): {project / baseline:.2f}x")
 
 
 if __name__ == "__main__":

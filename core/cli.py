@@ -1,4 +1,4 @@
-"""Command line: `python -m core train|sweep|seeds|evaluate|predict|report ...`.
+"""Command line: `python -m core train|sweep|seeds|evaluate|predict|probe|report ...`.
 
 Every experiment flag comes from core.config.FLAGS. A user's mistake (a bad flag value, file or source) is
 one line on stderr and exit code 2; a file that failed among several is exit code 1; a bug keeps its traceback.
@@ -22,8 +22,10 @@ from .config import (
     FLAGS,
     FREEZE_DEPTHS,
     LR_SCHEDULES,
+    MEMORY_FORMATS,
     NOTMNIST_MODELS,
     OPTIMIZERS,
+    PRECISIONS,
     Experiment,
 )
 from .data.tasks import get_task
@@ -32,7 +34,13 @@ from .runs.record import RunRecord
 
 log = logging.getLogger(__name__)
 DEFAULT_OUT = Path("checkpoints")
-CHOICES = {"freeze": FREEZE_DEPTHS, "lr_schedule": LR_SCHEDULES, "optimizer": OPTIMIZERS}
+CHOICES = {
+    "freeze": FREEZE_DEPTHS,
+    "lr_schedule": LR_SCHEDULES,
+    "optimizer": OPTIMIZERS,
+    "precision": PRECISIONS,
+    "memory_format": MEMORY_FORMATS,
+}
 GROUPS = {"model": "model", "training": "training", "data": "data"}
 
 
@@ -56,10 +64,6 @@ def add_experiment_flags(parser: argparse.ArgumentParser, task: str | None, skip
             group.add_argument(flag.flag, dest=flag.field, action="store_true", default=None, help=flag.help)
         elif flag.kind == "negated":
             group.add_argument(flag.flag, dest=flag.field, action="store_false", default=None, help=flag.help)
-        elif flag.kind == "toggle":
-            group.add_argument(
-                flag.flag, dest=flag.field, action=argparse.BooleanOptionalAction, default=None, help=flag.help
-            )
         else:
             help_text = flag.help
             if flag.field == "data" and task:  # one task's command names one environment variable
@@ -254,6 +258,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .data.cache import load_split
     from .data.tasks import batch_transform, get_task
     from .engine.loop import evaluate
+    from .inference.modes import inference_mode
     from .runs.checkpoint import load_checkpoint
 
     model, record = load_checkpoint(args.checkpoint)
@@ -269,7 +274,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             train = load_split(spec, data, "train")
         except DataSourceError as exc:
             log.warning("no unseen-in-train figure: %s", exc)
-    metrics = evaluate(model, split, batch_transform(config), bool(config.bf16), train=train, confidence=True)
+    mode, _ = inference_mode(model, config, 256, args.precision, args.memory_format)
+    metrics = evaluate(model, split, batch_transform(config), mode, train=train, confidence=True)
+    metrics["mode"] = mode.name
     metrics.update(checkpoint=str(args.checkpoint), source=split.source)
     if args.record_unseen:
         _record_unseen(args.checkpoint, record, args.split, metrics)
@@ -322,7 +329,7 @@ def _record_unseen(checkpoint: str, record: RunRecord, split: str, metrics: dict
 def _predict_letters(args: argparse.Namespace) -> tuple[list[dict], int]:
     from .inference.letters import LetterClassifier
 
-    classifier = LetterClassifier(args.checkpoint)
+    classifier = LetterClassifier(args.checkpoint, args.precision, args.memory_format)
     results, failed = [], 0
     for path in args.images:
         try:
@@ -343,7 +350,7 @@ def _predict_emotions(args: argparse.Namespace) -> tuple[list[dict], int]:
     from .data.images import open_image, to_rgb_array
     from .inference.emotions import EmotionDetector
 
-    detector = EmotionDetector(args.checkpoint)
+    detector = EmotionDetector(args.checkpoint, precision=args.precision, memory_format=args.memory_format)
     results, failed = [], 0
     for path in args.images:
         try:
@@ -373,6 +380,37 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"checkpoint": str(args.checkpoint), "predictions": results}))
     return 1 if failed else 0
+
+
+def add_mode_flags(group: Any) -> None:
+    """Inference's precision and layout: auto measures the fastest forward pass once (cached)."""
+    group.add_argument("--precision", choices=PRECISIONS, default="auto", help="auto (default), fp32 or bf16")
+    group.add_argument(
+        "--memory-format", choices=MEMORY_FORMATS, default="auto", help="auto (default), nchw or channels-last"
+    )
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from .engine.probe import training_probe
+    from .inference.modes import candidate_modes, probe_file
+    from .inference.runtime import device
+
+    config = experiment_from_args(args)
+    result = training_probe(config, refresh=args.refresh)
+    chosen = result.fastest(candidate_modes(config.precision, config.memory_format, device()))
+    if args.json:
+        print(json.dumps({**result.to_dict(), "chosen": chosen.name, "file": str(probe_file(result.key))}))
+        return 0
+    key = result.key
+    setting = f"{key['arch']} {key['img_size']} px, freeze {key['freeze']}, batch {key['batch_size']}"
+    print(f"{setting} on {key['processor']}")
+    print(f"(timed with batches of {result.batch}, {result.seconds:.1f} s, {result.measured})")
+    for name, rate in sorted(result.images_per_s.items(), key=lambda kv: -kv[1]):
+        evaluation = result.eval_images_per_s.get(name)
+        mark = "  <- chosen" if name == chosen.name else ""
+        timed = f"{evaluation:8.1f} img/s" if evaluation else "       (not timed)"
+        print(f"  {name:<22} train {rate:8.1f} img/s   evaluate {timed}{mark}")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -458,6 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also store the unseen-in-train figure of this split in the checkpoint's meta.json (for runs recorded "
         "before it was computed; the other metrics stay as trained)",
     )
+    add_mode_flags(ev_options)
     ev.set_defaults(func=cmd_evaluate)
 
     pr = sub.add_parser("predict", help="classify image files (letters; or every face, for emotion models)")
@@ -473,7 +512,16 @@ def build_parser() -> argparse.ArgumentParser:
     pr_options.add_argument("--no-crop", action="store_true", help="letters: do not crop the image to the letter first")
     pr_options.add_argument("--no-detect", action="store_true", help="emotions: each image is already a cropped face")
     pr_options.add_argument("--json", action="store_true", help="print one JSON object")
+    add_mode_flags(pr_options)
     pr.set_defaults(func=cmd_predict)
+
+    probe = sub.add_parser("probe", help="time every precision and memory layout of a training setting (cached)")
+    probe.add_argument("task", choices=["notmnist", "fer"], help="notmnist letters or fer emotions")
+    add_experiment_flags(probe, None)
+    probe_options = probe.add_argument_group("probe options")
+    probe_options.add_argument("--refresh", action="store_true", help="measure again even when a result is cached")
+    probe_options.add_argument("--json", action="store_true", help="print one JSON object")
+    probe.set_defaults(func=cmd_probe)
 
     rep = sub.add_parser("report", help="regenerate README.md's results tables from checkpoints/*/meta.json")
     rep_options = rep.add_argument_group("report options")

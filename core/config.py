@@ -31,11 +31,12 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
         "img_size": 28,
         "lr_schedule": "cosine",
         "weight_decay": 1e-4,
-        # at 28 px the bf16 casts cost more than they save
-        "bf16": False,
     },
-    "fer": {"model": "resnet18", "img_size": 224, "lr_schedule": "step", "weight_decay": 0.0, "bf16": True},
+    "fer": {"model": "resnet18", "img_size": 224, "lr_schedule": "step", "weight_decay": 0.0},
 }
+# auto: the fastest mode by measurement, once per machine and setting (core.inference.modes)
+PRECISIONS = ("auto", "fp32", "bf16")
+MEMORY_FORMATS = ("auto", "nchw", "channels-last")
 # Upper bounds that keep a typo from allocating gigabytes (a CNN batch of 4,000 used 3 GB).
 MAX_BATCH_SIZE = 1024
 MAX_EPOCHS = 1000
@@ -71,7 +72,8 @@ class Experiment:
     erasing: float = 0.0  # fer: probability of random erasing
     dropout: float | None = None  # notmnist: dropout of the dense layers (None: the model's own, 0.5 CNN, 0.3 MLP)
     seed: int = 0
-    bf16: bool | None = None  # bf16 autocast where the hardware has it (CPUs with AVX512-BF16, CUDA)
+    precision: str = "auto"  # auto | fp32 | bf16 (bf16 autocast, where the hardware has it)
+    memory_format: str = "auto"  # auto | nchw | channels-last
     # where from
     data: str | None = None  # source; None means the task's environment variable (or hub id)
     train_limit: int | None = None  # use only the first N images of each split (tests, quick runs)
@@ -118,7 +120,7 @@ class Experiment:
         if not isinstance(values, dict):
             raise ConfigError(f"an experiment is a JSON object of settings, not {type(values).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        return cls(**{k: v for k, v in _from_legacy(values).items() if k in known})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -138,6 +140,19 @@ class Experiment:
         return args
 
 
+def _from_legacy(values: dict[str, Any]) -> dict[str, Any]:
+    """Records written before precision and memory layout were chosen by measurement say `bf16` (autocast where
+    supported) and used channels-last for the ImageNet backbones: that is what they were trained with."""
+    if "bf16" not in values or "precision" in values:
+        return values
+    values = dict(values)
+    legacy_bf16 = values.pop("bf16")
+    values["precision"] = "bf16" if legacy_bf16 is True else "fp32"
+    small = values.get("model") in ("cnn", "mlp") or (values.get("model") is None and values.get("task") == "notmnist")
+    values.setdefault("memory_format", "nchw" if small else "channels-last")
+    return values
+
+
 def _spelled(name: str) -> str:
     """A field as the user typed it: its CLI flag where it has one."""
     return FLAG_BY_FIELD[name].flag if name in FLAG_BY_FIELD and name != "model" else name
@@ -149,7 +164,7 @@ def _check_types(c: Experiment) -> None:
     floats: tuple[str, ...] = ("lr", "weight_decay", "gamma", "label_smoothing", "crop_scale", "rotation", "erasing")
     if c.dropout is not None:
         floats += ("dropout",)
-    bools = ("permute", "pretrained", "class_weights", "flip", "bf16")
+    bools = ("permute", "pretrained", "class_weights", "flip")
     for name in ints + optional_ints:
         value = getattr(c, name)
         if value is None and name in optional_ints:
@@ -171,7 +186,14 @@ def _check_types(c: Experiment) -> None:
 
 
 def _check_choices(c: Experiment) -> None:
-    choices = {"model": MODELS[c.task], "freeze": FREEZE_DEPTHS, "lr_schedule": LR_SCHEDULES, "optimizer": OPTIMIZERS}
+    choices = {
+        "model": MODELS[c.task],
+        "freeze": FREEZE_DEPTHS,
+        "lr_schedule": LR_SCHEDULES,
+        "optimizer": OPTIMIZERS,
+        "precision": PRECISIONS,
+        "memory_format": MEMORY_FORMATS,
+    }
     for name, allowed in choices.items():
         if getattr(c, name) not in allowed:
             raise ConfigError(
@@ -221,7 +243,7 @@ class Flag:
     help: str
     group: str  # "model", "training" or "data": the argument group in --help
     tasks: tuple[str, ...] = ()  # the tasks the flag applies to (empty: every task)
-    kind: str = "value"  # value | switch (store_true) | negated (--no-X stores False) | toggle (--X/--no-X)
+    kind: str = "value"  # value | switch (store_true) | negated (--no-X stores False)
 
     def spell(self, value: Any, task: str) -> list[str]:
         flag = "--arch" if self.field == "model" and task == "fer" else self.flag
@@ -229,8 +251,6 @@ class Flag:
             return [flag] if value else []
         if self.kind == "negated":
             return [] if value else [flag]
-        if self.kind == "toggle":
-            return [flag if value else flag.replace("--", "--no-", 1)]
         return [flag, str(value)]
 
 
@@ -295,12 +315,16 @@ FLAGS = (
     ),  # fmt: skip
     Flag("seed", "--seed", "training seed (default 0)", "training"),
     Flag(
-        "bf16",
-        "--bf16",
-        "bf16 autocast where supported (default: on for fer, off for notmnist)",
+        "precision",
+        "--precision",
+        "auto (the fastest, measured once per machine and setting), fp32 or bf16 (default auto)",
         "training",
-        (),
-        "toggle",
+    ),
+    Flag(
+        "memory_format",
+        "--memory-format",
+        "auto (the fastest, measured), nchw or channels-last (default auto)",
+        "training",
     ),
     Flag(
         "data",

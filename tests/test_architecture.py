@@ -72,7 +72,7 @@ def test_pages_are_thin():
         ("data/sources.py", "from ..engine.loop import run_experiment", ["engine"]),
         ("inference/letters.py", "from ..engine.loop import evaluate", ["engine"]),
         ("runs/index.py", "from core.study import report", ["study"]),
-        ("engine/loop.py", "from ..inference.runtime import autocast", []),
+        ("engine/loop.py", "from ..inference.runtime import predict_logits", []),
     ],
 )
 def test_the_check_catches_a_wrong_way_import(module, source, caught):

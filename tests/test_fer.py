@@ -177,7 +177,13 @@ def test_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path, fer_data,
 def test_pretrained_mobilenet_beats_scratch_after_one_epoch(imagenet_mobilenet, fer_data, fer_dir):
     data = slices(fer_data, 1500, 400)
     base = Experiment(
-        task="fer", model="mobilenet_v2", img_size=64, epochs=1, data=str(fer_dir), lr_schedule="constant", bf16=False
+        task="fer",
+        model="mobilenet_v2",
+        img_size=64,
+        epochs=1,
+        data=str(fer_dir),
+        lr_schedule="constant",
+        precision="fp32",
     )
     _, scratch = run_experiment(base, data=data)
     _, pretrained = run_experiment(dataclasses.replace(base, pretrained=True), data=data)

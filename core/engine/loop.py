@@ -29,8 +29,9 @@ from ..data.sources import ImageSplit, unseen_mask
 from ..data.tasks import batch_transform, get_task
 from ..data.transforms import BatchTransform
 from ..errors import CheckpointError, ConfigError, StudyError
-from ..inference.runtime import autocast, device, predict_logits
-from ..models import build_model, count_parameters, memory_format
+from ..inference.modes import FP32, Mode
+from ..inference.runtime import device, predict_logits
+from ..models import build_model, count_parameters
 from ..runs.checkpoint import load_checkpoint, save_checkpoint
 from ..runs.files import META_FILE, git_commit
 from ..runs.layout import partial_dir, publish, recover
@@ -41,6 +42,7 @@ from .callbacks import Callback
 from .distributed import SINGLE, DistInfo
 from .metrics import bootstrap_ci, classification_metrics
 from .optim import make_loss, make_optimizer, make_scheduler
+from .probe import training_mode
 from .resume import Best, Trainables, can_resume, load_last, save_last
 
 log = logging.getLogger(__name__)
@@ -72,9 +74,10 @@ def train_one_epoch(
     callbacks: Iterable[Callback] = (),
     info: DistInfo = SINGLE,
     aug_generator: torch.Generator | None = None,
+    mode: Mode = FP32,
 ) -> dict[str, Any]:
-    """One pass over the training split. `generator` orders it (the same on every rank); augmentation draws
-    from `aug_generator` (per rank; in one process the same generator, as always)."""
+    """One pass over the training split, in `mode` (precision and layout). `generator` orders it (the same on
+    every rank); augmentation draws from `aug_generator` (per rank; in one process the same generator)."""
     model.train()
     dev = next(model.parameters()).device
     loss_fn = loss_fn.to(dev)
@@ -83,9 +86,9 @@ def train_one_epoch(
     total_loss, correct, seen = 0.0, 0, 0
     for step in range(steps):
         idx = distributed.shard(order, step, config.batch_size, info)
-        x = transform.train(data.images[idx], aug_generator or generator).to(dev, non_blocking=True)
+        x = mode.inputs(transform.train(data.images[idx], aug_generator or generator).to(dev, non_blocking=True))
         y = data.labels[idx].to(dev, non_blocking=True)
-        with autocast(dev, bool(config.bf16)):
+        with mode.autocast(dev):
             logits = model(x)
         loss = loss_fn(logits.float(), y)
         optimizer.zero_grad(set_to_none=True)
@@ -115,14 +118,14 @@ def evaluate(
     model: nn.Module,
     data: ImageSplit,
     transform: BatchTransform,
-    bf16: bool = True,
+    mode: Mode = FP32,
     train: ImageSplit | None = None,
     confidence: bool = False,
 ) -> dict[str, Any]:
-    """Loss and classification metrics on a split; with `train`, also on the images unseen in train;
+    """Loss and classification metrics on a split, in `mode`; with `train`, also on the images unseen in train;
     with `confidence`, a 95 % bootstrap interval on accuracy."""
     model.eval()
-    logits = predict_logits(model, data.images, transform.eval, bf16)
+    logits = predict_logits(model, data.images, transform.eval, mode)
     preds = logits.argmax(1)
     metrics = classification_metrics(data.labels.numpy(), preds.numpy(), data.classes)
     metrics["loss"] = float(F.cross_entropy(logits, data.labels).item()) if len(data) else float("nan")
@@ -150,6 +153,27 @@ def unseen_metrics(preds: torch.Tensor, data: ImageSplit, train: ImageSplit) -> 
 def device_for(info: DistInfo) -> torch.device:
     """This process's device: its LOCAL_RANK's GPU under torchrun with nccl, else the usual one."""
     return torch.device("cuda", info.local_rank) if info.backend == "nccl" else device()
+
+
+def _agreed_mode(config: Experiment, train_images: int, info: DistInfo) -> tuple[Mode, Any]:
+    """The training mode; under torchrun rank 0 probes first and the others then read its cached result, so
+    every rank trains in the same mode (ranks on another node with their own cache may measure their own)."""
+    if info.is_main:
+        chosen = training_mode(config, train_images)
+    distributed.barrier(info)
+    if not info.is_main:
+        chosen = training_mode(config, train_images)
+    return chosen
+
+
+def _runtime(config: Experiment, mode: Mode, probe: Any) -> dict[str, Any]:
+    """What meta.json says about the mode: which, why, and the probe's figures where one chose it."""
+    out: dict[str, Any] = {"precision": mode.precision, "memory_format": mode.memory_format}
+    if probe is None:
+        out["chosen_by"] = "setting" if config.precision != "auto" and config.memory_format != "auto" else "default"
+    else:
+        out.update(chosen_by="probe", probe=probe.to_dict())
+    return out
 
 
 def _check_finite(model: nn.Module, epoch: int) -> None:
@@ -233,7 +257,8 @@ def _train(
     train = splits["train"]
     select_on = "validation" if "validation" in splits else "test"
     dev = device_for(info)
-    model = build_model(config, num_classes=len(train.classes)).to(dev).to(memory_format=memory_format(config))
+    mode, probe = _agreed_mode(config, len(train), info)
+    model = mode.prepare(build_model(config, num_classes=len(train.classes)).to(dev))
     optimizer = make_optimizer(model, config)
     steps = distributed.steps_per_epoch(len(train), config.batch_size, info)
     scheduler = make_scheduler(optimizer, config, steps)
@@ -274,9 +299,10 @@ def _train(
             callbacks,
             info,
             aug_generator,
+            mode,
         )
         _check_finite(model, epoch)
-        ev = evaluate(model, splits[select_on], transform, bool(config.bf16))
+        ev = evaluate(model, splits[select_on], transform, mode)
         epoch_log.update(
             epoch=epoch,
             eval_split=select_on,
@@ -298,7 +324,7 @@ def _train(
     if best.weights is not None:
         model.load_state_dict(best.weights)
     final = {
-        name: evaluate(model, split, transform, bool(config.bf16), confidence=True, train=train)
+        name: evaluate(model, split, transform, mode, confidence=True, train=train)
         for name, split in splits.items()
         if name != "train"
     }
@@ -322,6 +348,7 @@ def _train(
         complete=True,
         world_size=info.world_size,
         global_batch=config.batch_size * info.world_size,
+        runtime=_runtime(config, mode, probe),
     )
     # The metrics go through the record's own validation, so what is saved is what every reader accepts.
     run.metrics = record_from_dict({**run.to_dict(), "metrics": final}, Path("meta.json")).metrics

@@ -22,6 +22,7 @@ from ..data.tasks import batch_transform
 from ..errors import CheckpointError
 from ..runs.checkpoint import load_checkpoint
 from .faces import Box, FaceFinder, FaceTracker, square_box, to_gray
+from .modes import inference_mode
 from .runtime import predict_logits
 
 
@@ -54,11 +55,14 @@ class EmotionDetector:
         margin: float = 1.2,
         threshold: float = 0.4,
         smoothing: float = 0.4,
+        precision: str = "auto",
+        memory_format: str = "auto",
     ):
         self.model, self.record = load_checkpoint(checkpoint_dir)
         self.config = self.record.config
         if self.config.task != "fer":
             raise CheckpointError(f"{checkpoint_dir} is a {self.config.task} model, not an emotion (fer) model")
+        self.mode, _ = inference_mode(self.model, self.config, 1, precision, memory_format)
         self.checkpoint = Path(checkpoint_dir)
         self.classes = list(self.record.classes)
         self.decoded_size = self.record.decoded_size
@@ -83,7 +87,7 @@ class EmotionDetector:
         if not crops:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
         batch = torch.from_numpy(np.stack([self.prepare(c) for c in crops]))[:, None]
-        logits = predict_logits(self.model, batch, self.transform.eval, bool(self.config.bf16))
+        logits = predict_logits(self.model, batch, self.transform.eval, self.mode)
         return torch.softmax(logits, dim=1).numpy()
 
     def _face(self, box: Box, p: np.ndarray, track_id: int | None = None) -> Face:

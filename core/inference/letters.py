@@ -14,6 +14,7 @@ from ..data.tasks import batch_transform
 from ..data.transforms import LetterTransform
 from ..errors import CheckpointError
 from ..runs.checkpoint import load_checkpoint
+from .modes import inference_mode
 from .runtime import predict_logits
 
 
@@ -30,11 +31,12 @@ class Prediction:
 class LetterClassifier:
     """A notMNIST checkpoint loaded once, ready to classify any image a user has."""
 
-    def __init__(self, checkpoint_dir: str | Path):
+    def __init__(self, checkpoint_dir: str | Path, precision: str = "auto", memory_format: str = "auto"):
         self.model, self.record = load_checkpoint(checkpoint_dir)
         self.config = self.record.config
         if self.config.task != "notmnist":
             raise CheckpointError(f"{checkpoint_dir} is a {self.config.task} model, not a letter (notmnist) model")
+        self.mode, _ = inference_mode(self.model, self.config, 1, precision, memory_format)
         self.classes = list(self.record.classes)
         self.transform = batch_transform(self.config)
         # Images are decoded to this size, like the training data; the batch transform does the rest.
@@ -47,7 +49,7 @@ class LetterClassifier:
 
     def predict_arrays(self, arrays: list[np.ndarray]) -> list[Prediction]:
         batch = torch.from_numpy(np.stack(arrays))[:, None]
-        logits = predict_logits(self.model, batch, self.transform.eval, bool(self.config.bf16))
+        logits = predict_logits(self.model, batch, self.transform.eval, self.mode)
         probs = torch.softmax(logits, dim=1).numpy()
         return [
             Prediction(self.classes[int(p.argmax())], {c: float(v) for c, v in zip(self.classes, p)}, a)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ..config import Experiment
 from .small import MLP, SmallCNN
 
-__all__ = ["MLP", "SmallCNN", "build_model", "count_parameters", "memory_format"]
+__all__ = ["MLP", "SmallCNN", "build_model", "count_parameters"]
 
 
 def build_model(config: Experiment, num_classes: int = 10, load_weights: bool = True) -> nn.Module:
@@ -20,12 +19,6 @@ def build_model(config: Experiment, num_classes: int = 10, load_weights: bool = 
     from .backbones import build_backbone  # torchvision only where a backbone is asked for
 
     return build_backbone(config, num_classes, load_weights=load_weights)
-
-
-def memory_format(config: Experiment) -> torch.memory_format:
-    """Channels-last for the convolutional backbones (faster oneDNN kernels on these CPUs); the small
-    notMNIST models stay in the default layout."""
-    return torch.contiguous_format if config.model in ("cnn", "mlp") else torch.channels_last
 
 
 def count_parameters(model: nn.Module, trainable: bool = False) -> int:

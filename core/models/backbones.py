@@ -33,6 +33,10 @@ from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..errors import WeightsUnavailable
 
 
+def _is_channels_last(w: torch.Tensor) -> bool:
+    return w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+
+
 class GrayToRGBConv(nn.Module):
     """The first conv of an RGB network applied to a grayscale image as if it had been repeated to 3 channels
     and normalised per channel -- exactly, with 2 input channels instead of 3:
@@ -57,7 +61,8 @@ class GrayToRGBConv(nn.Module):
         w = c.weight
         weight = torch.cat([(w * self.scale).sum(1, keepdim=True), (w * self.shift).sum(1, keepdim=True)], 1)
         n, _, h, w_ = gray.shape
-        x = torch.empty((n, 2, h, w_), dtype=gray.dtype, device=gray.device, memory_format=torch.channels_last)
+        layout = torch.channels_last if _is_channels_last(w) else torch.contiguous_format  # the model's (modes)
+        x = torch.empty((n, 2, h, w_), dtype=gray.dtype, device=gray.device, memory_format=layout)
         x[:, 0] = gray[:, 0]
         x[:, 1] = 1.0
         return F.conv2d(x, weight, c.bias, c.stride, c.padding)

@@ -110,6 +110,7 @@ class RunRecord:
     weights_sha256: str | None = None  # digest of the weights file written with this record (runs since v2)
     world_size: int = 1  # processes that trained it (torchrun); 1 for a plain run
     global_batch: int | None = None  # images per optimiser step over all processes
+    runtime: dict[str, Any] | None = None  # precision and memory layout trained in, and why (core.inference.modes)
     extra: dict[str, Any] = field(default_factory=dict)  # fields this version does not know, kept on rewrite
     path: Path | None = field(default=None, compare=False)  # the run folder it was read from
 
@@ -160,6 +161,8 @@ class RunRecord:
             body["weights_sha256"] = self.weights_sha256
         if self.global_batch is not None:
             body.update(world_size=self.world_size, global_batch=self.global_batch)
+        if self.runtime is not None:
+            body["runtime"] = self.runtime
         return {**body, **self.extra}
 
 
@@ -299,6 +302,7 @@ KNOWN = {
     "weights_sha256",
     "world_size",
     "global_batch",
+    "runtime",
 }
 
 
@@ -361,8 +365,18 @@ def record_from_dict(meta: Any, file: Path) -> RunRecord:
         weights_sha256=f.text(meta, "weights_sha256", "weights_sha256"),
         world_size=f.whole(meta, "world_size", "world_size", 1, required=False) or 1,
         global_batch=f.whole(meta, "global_batch", "global_batch", 1, required=False),
+        runtime=_runtime(f, meta),
         extra={k: v for k, v in meta.items() if k not in KNOWN},
     )
+
+
+def _runtime(f: _Fields, meta: dict) -> dict[str, Any] | None:
+    runtime = f.obj(meta, "runtime", "runtime", required=False)
+    if runtime is not None:
+        for key, allowed in (("precision", ("fp32", "bf16")), ("memory_format", ("nchw", "channels-last"))):
+            if runtime.get(key) not in allowed:
+                raise f.fail(f"runtime.{key}", f"must be one of {', '.join(allowed)}, not {runtime.get(key)!r}")
+    return runtime
 
 
 def read_record(directory: str | Path) -> RunRecord:
