@@ -193,6 +193,30 @@ def dispatch(jobs_dir: str | Path | None = None) -> list[Job]:
         os.close(fd)
 
 
+def measure_in_background(config: Experiment) -> None:
+    """Start `python -m core probe` for this setting's training speed (core.engine.probe), unless it is cached
+    or already being measured; the app shows the figure when the cached result appears."""
+    from .engine.probe import cached_training_probe, training_key
+    from .inference.modes import probe_file
+
+    if cached_training_probe(config) is not None:
+        return
+    marker = probe_file(training_key(config)).with_suffix(".pid")
+    try:
+        if _alive(int(marker.read_text())):
+            return
+    except (OSError, ValueError):
+        pass
+    setting = Experiment(task=config.task, model=config.model, img_size=config.img_size, freeze=config.freeze,
+                         pretrained=config.freeze != "none", batch_size=config.batch_size)  # fmt: skip
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "core", "probe", config.task, *setting.to_args(always=("model",))]
+    with open(marker.with_suffix(".log"), "wb") as out:
+        proc = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    marker.write_text(str(proc.pid))
+
+
 def read_job(folder: Path) -> Job | None:
     try:
         info = json.loads((folder / JOB_FILE).read_text())

@@ -11,6 +11,7 @@ from core.jobs import JobRefused, runs_dir, submit_job
 from core.study.plots import enlarge, probability_bars
 from ui.common import checkpoint_choices, checkpoint_zip, classifier
 from ui.jobs import jobs_panel
+from ui.kept import Field, keep, seed
 from ui.sketchpad import sketchpad
 from ui.training import faces_form, letters_form
 
@@ -19,7 +20,10 @@ train_tab, predict_tab = st.tabs(["Train", "Load a model and predict"])
 
 
 with train_tab:
-    task = st.radio("Experiment", ["notMNIST letters", "FER-2013 emotions"], horizontal=True, key="train_task")
+    experiments = {"train_task": Field("notMNIST letters", options=["notMNIST letters", "FER-2013 emotions"])}
+    seed(experiments)
+    task = st.radio("Experiment", experiments["train_task"].options, horizontal=True, key="train_task")
+    keep(experiments)
     config = letters_form() if task == "notMNIST letters" else faces_form()
     if config is not None:
         try:

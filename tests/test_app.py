@@ -1,5 +1,6 @@
 """The app, rendered headless with Streamlit's AppTest: every page, its main widgets, no exceptions."""
 
+import time
 from pathlib import Path
 
 import pytest
@@ -150,8 +151,11 @@ def test_freeze_comparison_opens_on_the_shipped_study_and_says_how_to_fill_missi
 
 @pytest.mark.slow
 def test_train_page_fer_form_estimates_epoch_time_and_starts_a_run(app, fer_dir, tmp_path, monkeypatch):
+    from core.config import Experiment
+    from core.engine.probe import cached_training_probe
     from core.jobs import cancel_job, list_jobs
 
+    monkeypatch.setenv("STUDY_CACHE_DIR", str(tmp_path / "cache"))  # no probe cached yet
     monkeypatch.setenv("FER_DATA", str(fer_dir))
     open_page(app, "pages/train.py", "bundled")
     app.radio(key="train_task").set_value("FER-2013 emotions").run()
@@ -161,8 +165,15 @@ def test_train_page_fer_form_estimates_epoch_time_and_starts_a_run(app, fer_dir,
     app.number_input(key="fer_limit").set_value(500)
     app.number_input(key="fer_epochs").set_value(1)
     app.run()
+    # The first time a setting is seen, its speed is measured in a background process (the page never waits).
+    assert any("Measuring the training speed" in c.value for c in app.caption)
+    deadline = time.time() + 90
+    while cached_training_probe(Experiment(task="fer", model="mobilenet_v2", img_size=48)) is None:
+        assert time.time() < deadline, "the background probe did not finish"
+        time.sleep(1)
+    app.run()
     estimate = next(c.value for c in app.caption if "per epoch" in c.value)
-    assert "Estimated on this machine" in estimate and "images/s" in estimate
+    assert "Measured on this machine" in estimate and "training images/s on 500 images" in estimate
     app.button(key="fer_start").click().run()
     assert not app.exception
     jobs = list_jobs(tmp_path / "runs" / ".jobs")
@@ -204,3 +215,21 @@ def test_a_malformed_run_in_the_runs_folder_breaks_no_page(app, tmp_path, page, 
     assert any("Skipped" in w.value and "'preprocessing'" in w.value for w in app.warning), [
         w.value for w in app.warning
     ]
+
+
+def test_train_form_values_survive_a_reload_and_a_bad_address_value_is_refused(app):
+    app.query_params.update({"train_task": "FER-2013 emotions", "fer_epochs": "5", "fer_img_size": "48"})
+    open_page(app, "pages/train.py", "bundled")
+    assert app.radio(key="train_task").value == "FER-2013 emotions"
+    assert app.number_input(key="fer_epochs").value == 5 and app.select_slider(key="fer_img_size").value == 48
+    app.number_input(key="fer_epochs").set_value(7).run()
+    assert app.query_params["fer_epochs"] in ("7", ["7"])  # a reload opens this address, so the form comes back
+    app.select_slider(key="fer_img_size").set_value(96).run()  # back to the default: out of the address
+    assert "fer_img_size" not in app.query_params
+
+    fresh = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    fresh.query_params.update({"train_task": "FER-2013 emotions", "fer_epochs": "many", "fer_batch": "3"})
+    open_page(fresh, "pages/train.py", "bundled")
+    refused = [w.value for w in fresh.warning if "Ignored from the address" in w.value]
+    assert refused == ["Ignored from the address (not an allowed value): `fer_epochs=many`, `fer_batch=3`."]
+    assert fresh.number_input(key="fer_epochs").value == 10 and fresh.select_slider(key="fer_batch").value == 64

@@ -1,36 +1,100 @@
-"""The Train page's forms: the two experiments (notMNIST, FER), with estimates and the study's defaults."""
+"""The Train page's forms: the two experiments (notMNIST, FER), with measured estimates and the study's defaults.
+Form values outlive leaving the page and a reload (ui.kept)."""
+
+from __future__ import annotations
 
 import dataclasses
 
 import streamlit as st
 
 from core.config import FER_ARCHS, FREEZE_DEPTHS, NOTMNIST_MODELS, Experiment
-from ui.common import data_source, fer_source, task_runs, training_source_problem
+from ui.common import data_source, fer_source, training_source_problem
+from ui.kept import Field, keep, seed
 
-FER_TRAIN_SIZE = 28_709  # FER-2013 Training
+# Full split sizes, for the estimate before anything is loaded (notMNIST_small; FER-2013's three splits).
+SPLIT_SIZES = {
+    "notmnist": {"train": 14_979, "test": 3_745},
+    "fer": {"train": 28_709, "validation": 3_589, "test": 3_589},
+}
+LETTER_BATCHES = [32, 64, 128, 256, 512]
+LETTER_LRS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
+LETTER_FIELDS = {
+    "letters_model": Field("cnn", options=NOTMNIST_MODELS),
+    "letters_permute": Field(False),
+    "letters_perm_seed": Field(0, low=0, high=2**31 - 1),
+    "letters_epochs": Field(10, low=1, high=100),
+    "letters_batch": Field(64, options=LETTER_BATCHES),
+    "letters_lr": Field(1e-3, options=LETTER_LRS),
+    "letters_seed": Field(0, low=0, high=2**31 - 1),
+    "letters_limit": Field(0, low=0, high=100_000),
+}
+# The shipped freeze-depth study's setting: the FER form's defaults.
+STUDY_SETTING = {"model": "mobilenet_v2", "img_size": 96, "epochs": 10, "lr_schedule": "onecycle",
+                 "label_smoothing": 0.1}  # fmt: skip
+IMG_SIZES = [48, 64, 96, 112, 160, 224]
+FER_BATCHES = [16, 32, 64, 128]
+FER_LRS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]
+SCHEDULES = ["onecycle", "cosine", "step", "constant"]
+FER_FIELDS = {
+    "fer_arch": Field("mobilenet_v2", options=FER_ARCHS),
+    "fer_start_from": Field("scratch", options=["scratch", "ImageNet weights"]),
+    "fer_freeze": Field("none", options=FREEZE_DEPTHS),
+    "fer_img_size": Field(96, options=IMG_SIZES),
+    "fer_epochs": Field(10, low=1, high=100),
+    "fer_batch": Field(64, options=FER_BATCHES),
+    "fer_optimizer": Field("adam", options=["adam", "sgd"]),
+    "fer_lr": Field(1e-3, options=FER_LRS),
+    "fer_schedule": Field("onecycle", options=SCHEDULES),
+    "fer_smoothing": Field(0.1, low=0.0, high=0.5),
+    "fer_class_weights": Field(False),
+    "fer_limit": Field(0, low=0, high=SPLIT_SIZES["fer"]["train"]),
+}
 
 
-def seconds_per_epoch(model: str) -> float | None:
-    """From a finished notMNIST checkpoint of this model, so the estimate is this machine's."""
-    for run in task_runs("notmnist", loadable=True):
-        if run.config.model == model and run.history:
-            per = [h["seconds"] for h in run.history]
-            return sum(per) / len(per) * 15_000 / max(run.data.sizes.get("train", 0), 1)
-    return None
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
-@st.cache_data(show_spinner="Measuring training speed on this machine…", max_entries=64)
-def fer_seconds_per_image(arch: str, img_size: int, freeze: str, batch_size: int) -> float:
-    from core.engine.estimate import seconds_per_image
+def estimate(config: Experiment) -> None:
+    """The measured epoch and run time of `config` on this machine. The first time a setting is seen its speed
+    is measured in a background process (about 10 s, core.engine.probe); until then a waiting line, refreshed
+    every 2 s, and the full page again once the figure is there."""
+    from core.engine.probe import cached_training_probe, run_seconds
 
-    config = Experiment(
-        task="fer", model=arch, img_size=img_size, freeze=freeze, pretrained=freeze != "none", batch_size=batch_size
-    )
-    return seconds_per_image(config)
+    probe = cached_training_probe(config)
+    if probe is not None:
+        full = SPLIT_SIZES[config.task]
+        sizes = {k: (config.train_limit if k == "train" else config.test_limit) or n for k, n in full.items()}
+        per_epoch, total = run_seconds(config, probe, sizes)
+        rate = max(probe.images_per_s.values())
+        st.caption(
+            f"Measured on this machine: about **{_duration(per_epoch)} per epoch** ({rate:,.0f} training images/s "
+            f"on {sizes['train']:,} images, plus evaluation), so {config.epochs} epochs take about "
+            f"{_duration(total)}."
+        )
+        return
+    from core.jobs import measure_in_background
+
+    measure_in_background(config)
+    st.caption("Measuring the training speed of this setting on this machine (about 10 s)…")
+    _wait_for_probe(config)
+
+
+@st.fragment(run_every=2)
+def _wait_for_probe(config: Experiment) -> None:
+    from core.engine.probe import cached_training_probe
+
+    if cached_training_probe(config) is not None:
+        st.rerun()
 
 
 def letters_form() -> Experiment | None:
     defaults = Experiment()
+    seed(LETTER_FIELDS)
     with st.form("letters"):
         st.markdown(f"Data source: `{data_source()}` (change it in the sidebar)")
         c1, c2, c3, c4 = st.columns(4)
@@ -38,30 +102,20 @@ def letters_form() -> Experiment | None:
             "Model", NOTMNIST_MODELS, key="letters_model", format_func=lambda m: {"cnn": "CNN", "mlp": "MLP"}[m]
         )
         permute = c2.toggle("Permute pixels", key="letters_permute")
-        perm_seed = c2.number_input("Permutation seed", 0, 2**31 - 1, 0, key="letters_perm_seed")
-        epochs = c3.number_input("Epochs", 1, 100, defaults.epochs, key="letters_epochs")
-        batch = c3.select_slider("Batch size", [32, 64, 128, 256, 512], value=defaults.batch_size, key="letters_batch")
-        lr = c4.select_slider(
-            "Learning rate",
-            [1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
-            value=defaults.lr,
-            format_func=lambda v: f"{v:g}",
-            key="letters_lr",
-        )
-        seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="letters_seed")
+        perm_seed = c2.number_input("Permutation seed", 0, 2**31 - 1, key="letters_perm_seed")
+        epochs = c3.number_input("Epochs", 1, 100, key="letters_epochs")
+        batch = c3.select_slider("Batch size", LETTER_BATCHES, key="letters_batch")
+        lr = c4.select_slider("Learning rate", LETTER_LRS, format_func=lambda v: f"{v:g}", key="letters_lr")
+        seed_value = c4.number_input("Seed", 0, 2**31 - 1, key="letters_seed")
         limit = st.number_input(
-            "Use only the first N training images (0 = all)", 0, 100_000, 0, step=1000, key="letters_limit"
+            "Use only the first N training images (0 = all)", 0, 100_000, step=1000, key="letters_limit"
         )
         problem = training_source_problem("notmnist")
         if problem:
             st.info(problem)
         started = st.form_submit_button("Start training", type="primary", key="letters_start", disabled=bool(problem))
-    estimate = seconds_per_epoch(model)
-    if estimate:
-        st.caption(f"About {estimate:.0f} s per epoch on the full training split on this machine.")
-    if not started:
-        return None
-    return dataclasses.replace(
+    keep(LETTER_FIELDS)
+    config = dataclasses.replace(
         defaults,
         model=model,
         permute=permute,
@@ -69,16 +123,12 @@ def letters_form() -> Experiment | None:
         epochs=int(epochs),
         batch_size=int(batch),
         lr=float(lr),
-        seed=int(seed),
+        seed=int(seed_value),
         data=data_source(),
         train_limit=int(limit) or None,
     )
-
-
-STUDY_SETTING = {"model": "mobilenet_v2", "img_size": 96, "epochs": 10, "lr_schedule": "onecycle",
-                 "label_smoothing": 0.1}  # the shipped freeze-depth study's setting, the form's defaults  # fmt: skip
-IMG_SIZES = [48, 64, 96, 112, 160, 224]
-SCHEDULES = ["onecycle", "cosine", "step", "constant"]
+    estimate(config)
+    return config if started else None
 
 
 def imagenet_weights_here(arch: str) -> bool:
@@ -89,17 +139,19 @@ def imagenet_weights_here(arch: str) -> bool:
 
 def faces_form() -> Experiment | None:
     defaults = Experiment(task="fer", **STUDY_SETTING)
+    seed(FER_FIELDS)
     source = fer_source()
     st.markdown(f"Data source: `{source or 'none found'}` (change it in the sidebar)")
     c1, c2, c3, c4 = st.columns(4)
     arch = c1.selectbox(
         "Backbone",
         FER_ARCHS,
-        index=FER_ARCHS.index(defaults.arch),
         key="fer_arch",
         format_func={"resnet18": "ResNet-18", "mobilenet_v2": "MobileNetV2"}.get,
     )
     starts = ["scratch", "ImageNet weights"] if imagenet_weights_here(arch) else ["scratch"]
+    if st.session_state.get("fer_start_from") not in starts:
+        st.session_state["fer_start_from"] = "scratch"  # kept from a backbone whose weights are here
     start = c1.radio("Start from", starts, horizontal=True, key="fer_start_from")
     if len(starts) == 1:
         from core.models.backbones import imagenet_weights_file
@@ -119,33 +171,20 @@ def faces_form() -> Experiment | None:
             "all": "all conv layers",
         }.get,
     )
-    img_size = c2.select_slider("Input size (px)", IMG_SIZES, value=defaults.img_size, key="fer_img_size")
-    epochs = c3.number_input("Epochs", 1, 100, defaults.epochs, key="fer_epochs")
-    batch = c3.select_slider("Batch size", [16, 32, 64, 128], value=defaults.batch_size, key="fer_batch")
+    img_size = c2.select_slider("Input size (px)", IMG_SIZES, key="fer_img_size")
+    epochs = c3.number_input("Epochs", 1, 100, key="fer_epochs")
+    batch = c3.select_slider("Batch size", FER_BATCHES, key="fer_batch")
     optimizer = c4.radio("Optimizer", ["adam", "sgd"], horizontal=True, key="fer_optimizer")
-    lr = c4.select_slider(
-        "Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2], value=1e-3, format_func=lambda v: f"{v:g}", key="fer_lr"
-    )
+    lr = c4.select_slider("Learning rate", FER_LRS, format_func=lambda v: f"{v:g}", key="fer_lr")
     o1, o2, o3, o4 = st.columns(4)
     schedule = o1.selectbox("LR schedule", SCHEDULES, key="fer_schedule")
-    smoothing = o2.number_input("Label smoothing", 0.0, 0.5, defaults.label_smoothing, 0.05, key="fer_smoothing")
+    smoothing = o2.number_input("Label smoothing", 0.0, 0.5, step=0.05, key="fer_smoothing")
     weights = o3.toggle("Class weights", key="fer_class_weights", help="weight the loss by inverse class frequency "
                         "(disgusted is 1.5 %)")  # fmt: skip
-    limit = o4.number_input("Training images (0 = all)", 0, FER_TRAIN_SIZE, 0, step=1000, key="fer_limit")
+    limit = o4.number_input("Training images (0 = all)", 0, SPLIT_SIZES["fer"]["train"], step=1000, key="fer_limit")
+    keep(FER_FIELDS)
     frozen = freeze if start != "scratch" else "none"
-    per_image = fer_seconds_per_image(arch, img_size, frozen, int(batch))
-    images = int(limit) or FER_TRAIN_SIZE
-    st.caption(
-        f"Estimated on this machine: about **{per_image * images / 60:.0f} min per epoch** "
-        f"({1 / per_image:.0f} images/s for training, plus a short evaluation), "
-        f"so {epochs} epochs take about {per_image * images * epochs / 3600:.1f} h."
-    )
-    problem = training_source_problem("fer")
-    if problem:
-        st.info(problem)
-    if not st.button("Start training", type="primary", key="fer_start", disabled=bool(problem)):
-        return None
-    return dataclasses.replace(
+    config = dataclasses.replace(
         defaults,
         model=arch,
         pretrained=start != "scratch",
@@ -161,3 +200,10 @@ def faces_form() -> Experiment | None:
         data=source,
         train_limit=int(limit) or None,
     )
+    estimate(config)
+    problem = training_source_problem("fer")
+    if problem:
+        st.info(problem)
+    if not st.button("Start training", type="primary", key="fer_start", disabled=bool(problem)):
+        return None
+    return config

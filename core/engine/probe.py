@@ -126,9 +126,14 @@ def measure(config: Experiment, key: dict, budget_s: float = BUDGET_S) -> ProbeR
     return result
 
 
-def epoch_seconds(config: Experiment, probe: ProbeResult, train_images: int, eval_images: int) -> float:
-    """Seconds for one epoch of `train_images` plus evaluating `eval_images`, in the mode `config` trains in."""
+def run_seconds(config: Experiment, probe: ProbeResult, sizes: dict[str, int]) -> tuple[float, float]:
+    """(seconds per epoch, seconds for the whole run) of `config` on splits of these sizes, in the mode it trains
+    in: every epoch trains on train and evaluates the selection split (validation, else test); at the end every
+    held-out split is evaluated once more."""
     mode = probe.fastest(candidate_modes(config.precision, config.memory_format, device()))
     # a forward pass is about a third of a training step (measured 3.6-5x here) where only another mode was timed
     eval_rate = probe.eval_images_per_s.get(mode.name) or probe.images_per_s[mode.name] * 3
-    return train_images / probe.images_per_s[mode.name] + eval_images / eval_rate
+    selection = sizes.get("validation", sizes.get("test", 0))
+    per_epoch = sizes["train"] / probe.images_per_s[mode.name] + selection / eval_rate
+    final = sum(n for name, n in sizes.items() if name != "train") / eval_rate
+    return per_epoch, per_epoch * config.epochs + final
