@@ -1,4 +1,4 @@
-"""Command line: `python -m core train|sweep|seeds|evaluate|predict|probe|report ...`.
+"""Command line: `python -m core train|sweep|seeds|evaluate|predict|probe|card|report ...`.
 
 Every experiment flag comes from core.config.FLAGS. A user's mistake (a bad flag value, file or source) is
 one line on stderr and exit code 2; a file that failed among several is exit code 1; a bug keeps its traceback.
@@ -413,6 +413,14 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_card(args: argparse.Namespace) -> int:
+    from .runs.record import read_record
+    from .study.model_card import model_card
+
+    print(model_card(read_record(args.checkpoint)), end="")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .study.report import update_readme
 
@@ -522,6 +530,10 @@ def build_parser() -> argparse.ArgumentParser:
     probe_options.add_argument("--refresh", action="store_true", help="measure again even when a result is cached")
     probe_options.add_argument("--json", action="store_true", help="print one JSON object")
     probe.set_defaults(func=cmd_probe)
+
+    card = sub.add_parser("card", help="a run's model card (Markdown): data, setting, results, known limits")
+    card.add_argument("checkpoint", help="a run folder (with meta.json)")
+    card.set_defaults(func=cmd_card)
 
     rep = sub.add_parser("report", help="regenerate README.md's results tables from checkpoints/*/meta.json")
     rep_options = rep.add_argument_group("report options")

@@ -9,7 +9,7 @@ from core.data.permutation import permute_pixels
 from core.errors import CheckpointError, ImageLoadError
 from core.jobs import JobRefused, runs_dir, submit_job
 from core.study.plots import enlarge, probability_bars
-from ui.common import checkpoint_choices, checkpoint_zip, classifier
+from ui.common import checkpoint_choices, checkpoint_zip, classifier, model_card_panel
 from ui.jobs import jobs_panel
 from ui.kept import Field, keep, seed
 from ui.sketchpad import sketchpad
@@ -48,8 +48,9 @@ with predict_tab:
         st.stop()
     run = clf.record
     cfg = clf.config
+    model_card_panel(choices[label], "letters")
     st.download_button(
-        "Download this model (weights + meta.json, zip)",
+        "Download this model (weights, meta.json and model card, zip)",
         checkpoint_zip(choices[label]),
         file_name=f"{choices[label].name}.zip",
         mime="application/zip",

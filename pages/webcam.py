@@ -25,7 +25,7 @@ from core.data.images import open_image, to_rgb_array
 from core.errors import ImageLoadError
 from core.inference.emotions import EmotionDetector, draw_faces
 from core.study.plots import probability_bars
-from ui.common import emotion_detector, emotion_models
+from ui.common import emotion_detector, emotion_models, model_card_panel
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +167,7 @@ def main() -> None:
         "Model", list(models), key="webcam_model_choice", help="The best model by validation accuracy is the default."
     )
     model_dir = models[label]
+    model_card_panel(model_dir, "emotions")
     live, snapshot, photo = st.tabs(["Live video", "Snapshot", "Photo"])
     with live:
         live_video(model_dir)

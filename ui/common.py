@@ -260,7 +260,25 @@ def _checkpoint_zip(folder: str, mtime: float) -> bytes:
         for file in sorted(path.iterdir()):
             if file.is_file() and not file.name.startswith("."):
                 archive.write(file, f"{path.name}/{file.name}")
+        archive.writestr(f"{path.name}/MODEL_CARD.md", _model_card(folder, mtime))
     return buffer.getvalue()
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _model_card(folder: str, mtime: float) -> str:
+    from core.runs.record import read_record
+    from core.study.model_card import model_card
+
+    return model_card(read_record(folder))
+
+
+def model_card_panel(path: Path, key: str) -> None:
+    """A run's model card in an expander, with a download (the same Markdown as `python -m core card`)."""
+    card = _model_card(str(path), (path / "meta.json").stat().st_mtime)
+    with st.expander("Model card: data, setting, results with intervals, known limits"):
+        st.markdown(card)
+        st.download_button("Download the model card (Markdown)", card, file_name=f"{path.name}-MODEL_CARD.md",
+                           mime="text/markdown", key=f"download-card-{key}")  # fmt: skip
 
 
 CURVES = ["eval_accuracy", "train_accuracy", "eval_loss", "train_loss"]

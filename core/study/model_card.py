@@ -1,0 +1,104 @@
+"""A model card for any run, made from its meta.json alone: what it was trained on and how, how well it does
+(with intervals), and what it should not be trusted with. `python -m core card RUN`, the app's model pickers and
+the model download all use this one function."""
+
+from __future__ import annotations
+
+from ..runs.record import RunRecord, SplitMetrics
+
+RARE_SHARE = 0.05  # a class under this share of the evaluated images is called out as rare
+WEAK_RECALL = 0.5
+
+LIMITS = {
+    "notmnist": [
+        "Knows only the ten letters A-J, as glyphs of computer fonts (notMNIST): handwriting, other letters, digits "
+        "and photos get an answer anyway, often a confident one.",
+        "Inputs are 28 x 28 grayscale, a bright letter on a dark ground, cropped to the letter; the app and "
+        "`predict` prepare any image that way, but a busy background still confuses it.",
+        "notMNIST repeats images across its splits: the 'unseen' figure is the honest one.",
+    ],
+    "fer": [
+        "Trained on FER-2013: 48 x 48 grayscale faces from web images, mostly frontal, with noisy labels (human "
+        "agreement on this data is about 65 %). Posed lab photos, profile views, children and low light differ.",
+        "An expression is not a feeling: the model reads faces, not what a person experiences. Do not use it to "
+        "decide anything about a person.",
+        "Emotion labels are culture-bound and the data set's demographics are unknown; accuracy may differ "
+        "between groups of people and nothing here measures that.",
+    ],
+}
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f} %"
+
+
+def _with_interval(m: SplitMetrics) -> str:
+    ci = f" [{m.ci_low * 100:.1f}, {m.ci_high * 100:.1f}]" if m.ci_low is not None and m.ci_high is not None else ""
+    return f"{_pct(m.accuracy)}{ci}"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def class_notes(m: SplitMetrics) -> list[str]:
+    """Rare classes and classes the model often misses, from the evaluated split's own counts."""
+    total = sum(c.support for c in m.per_class.values()) or 1
+    notes = [
+        f"*{name}* is {c.support / total:.1%} of the {m.split or 'evaluated'} images ({c.support:,}): "
+        f"its figures are uncertain and the model sees it rarely in training too."
+        for name, c in m.per_class.items()
+        if c.support / total < RARE_SHARE
+    ]
+    weak = sorted((c.recall, name) for name, c in m.per_class.items() if c.recall < WEAK_RECALL)
+    if weak:
+        listed = ", ".join(f"*{name}* {recall:.0%}" for recall, name in weak)
+        notes.append(f"Recall under {WEAK_RECALL:.0%} (share of each class it finds): {listed}.")
+    return notes
+
+
+def model_card(record: RunRecord) -> str:
+    """The card as Markdown."""
+    c = record.config
+    task = {"notmnist": "notMNIST letters A-J", "fer": "facial emotions (FER-2013, 7 classes)"}[c.task]
+    lines = [f"# Model card: {record.name}", "", f"**Task:** {task}. **Network:** {c.arch}, "
+             f"{record.num_parameters:,} parameters ({record.trainable_parameters:,} trained)."]  # fmt: skip
+    if c.task == "notmnist":
+        pixels = f"a fixed pixel permutation (seed {c.permutation_seed})" if c.permute else "original pixels"
+        lines.append(f"**Input:** 28 x 28 grayscale letters, {pixels}.")
+    else:
+        start = "ImageNet weights" if (c.pretrained or c.weights) else "random weights (from scratch)"
+        frozen = f", frozen up to {c.freeze}" if c.freeze != "none" else ""
+        lines.append(f"**Input:** grayscale faces resized to {c.image_size} px; started from {start}{frozen}.")
+    sizes = ", ".join(f"{name} {n:,}" for name, n in record.data.sizes.items())
+    lines += ["", "## Data", f"Source `{record.data.source}`; images per split: {sizes}."]
+    for split, origin in record.data.splits.items():
+        lines.append(f"- {split}: {origin}")
+    lines += [
+        "",
+        "## Training",
+        f"`python -m core train {c.task} {' '.join(c.to_args(always=('model', 'epochs')))}`",
+        "",
+    ]
+    when = f", {record.created[:10]}" if record.created else ""
+    mode = record.runtime or {}
+    mode_text = f", {mode.get('precision')}/{mode.get('memory_format')}" if mode else ""
+    chosen = (
+        f"the best epoch by validation accuracy ({record.best_epoch})"
+        if record.selected_on == "validation"
+        else "the last epoch"
+    )
+    lines.append(
+        f"{len(record.history)} epochs, keeping {chosen}; {_duration(record.training_seconds)} on "
+        f"{record.device or '?'}{mode_text}{when}; torch {record.torch_version or '?'}, "
+        f"commit {(record.git_commit or '?')[:10]}."
+    )
+    lines += ["", "## Results", "| split | n | accuracy [95 % CI] | unseen in train | macro-F1 |"]
+    lines.append("| --- | --- | --- | --- | --- |")
+    for split, m in record.metrics.items():
+        lines.append(f"| {split} | {m.n:,} | {_with_interval(m)} | {m.unseen_text()} | {_pct(m.macro_f1)} |")
+    held_out = record.test or next(iter(record.metrics.values()), None)
+    lines += ["", "## Known limits"]
+    lines += [f"- {note}" for note in (class_notes(held_out) if held_out else [])]
+    lines += [f"- {limit}" for limit in LIMITS[c.task]]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,70 @@
+"""Model cards from meta.json alone: every shipped run has one, with its real figures and the limits its own
+counts show; the CLI prints it and a bad folder is one line."""
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from core.cli import main
+from core.runs.index import run_folders
+from core.runs.record import read_record
+from core.study.model_card import model_card
+
+ROOT = Path(__file__).resolve().parent.parent
+BEST_FER = ROOT / "checkpoints" / "fer" / "sweep-mobilenet_v2-96px-10ep" / "none"
+
+
+def test_every_shipped_run_has_a_card_with_its_own_figures():
+    for folder in run_folders(ROOT / "checkpoints"):
+        record = read_record(folder)
+        card = model_card(record)
+        assert card.startswith(f"# Model card: {record.name}")
+        assert f"| test | {record.test.n:,} | {record.test.accuracy * 100:.1f} %" in card
+        assert f"python -m core train {record.task} " in card
+
+
+def test_the_emotion_card_names_the_rare_and_the_missed_classes_from_its_counts():
+    record = read_record(BEST_FER)
+    card = model_card(record)
+    support = {name: c.support for name, c in record.test.per_class.items()}
+    share = support["disgusted"] / sum(support.values())
+    assert share < 0.05 and f"*disgusted* is {share:.1%} of the test images ({support['disgusted']:,})" in card
+    for name, c in record.test.per_class.items():
+        assert (f"*{name}* {c.recall:.0%}" in card) == (c.recall < 0.5), name
+    assert "Do not use it to decide anything about a person" in card
+    assert "67.5 % [65.9, 69.0] of 3,301" in card  # the unseen-in-train figure with its interval
+
+
+def test_card_command_prints_the_card_and_a_bad_folder_is_one_line(capsys, tmp_path):
+    assert main(["card", str(BEST_FER)]) == 0
+    assert capsys.readouterr().out == model_card(read_record(BEST_FER))
+    assert main(["card", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is not a checkpoint" in err
+
+
+def test_the_model_download_holds_the_card():
+    from ui.common import checkpoint_zip
+
+    folder = ROOT / "checkpoints" / "notmnist" / "cnn-original-s1"
+    with zipfile.ZipFile(io.BytesIO(checkpoint_zip(folder))) as archive:
+        names = archive.namelist()
+        assert "cnn-original-s1/MODEL_CARD.md" in names and "cnn-original-s1/meta.json" in names
+        assert archive.read("cnn-original-s1/MODEL_CARD.md").decode() == model_card(read_record(folder))
+
+
+@pytest.mark.parametrize("page", ["pages/train.py", "pages/webcam.py"])
+def test_pages_show_the_card_of_the_picked_model(page, monkeypatch, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("STUDY_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setattr("streamlit_webrtc.component.get_this_session_info", lambda: None)
+    app = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    app.run()
+    app.switch_page(page)
+    app.run()
+    assert not app.exception, app.exception
+    assert any(e.label.startswith("Model card") for e in app.expander)
+    assert any(m.value.startswith("# Model card: ") for m in app.markdown)
