@@ -50,6 +50,57 @@ class FaceFinder:
         return [(round(x / scale), round(y / scale), round(w / scale), round(h / scale)) for x, y, w, h in found]
 
 
+class BoxFollower:
+    """Follows faces between detections by template matching: each face's patch (on a half-size copy of the
+    frame) is looked for in a window around where it was. About a millisecond a face, against ~30 ms for the
+    cascade. A face whose best match scores below `min_score` is lost, so the caller detects again rather than
+    show a box that drifted off the face; templates are refreshed from every match, so slow changes of pose and
+    light are followed."""
+
+    def __init__(self, min_score: float = 0.6, search: float = 0.35, scale: float = 0.5):
+        self.min_score = min_score
+        self.search = search  # the window: the box grown by this share of its side on every edge
+        self.scale = scale
+        self.templates: list[tuple[Box, np.ndarray]] = []
+
+    def _small(self, gray: np.ndarray) -> np.ndarray:
+        return cv2.resize(gray, None, fx=self.scale, fy=self.scale, interpolation=cv2.INTER_AREA)
+
+    def reset(self, gray: np.ndarray, boxes: list[Box]) -> None:
+        small = self._small(gray)
+        self.templates = []
+        for box in boxes:
+            x, y, w, h = (int(round(v * self.scale)) for v in box)
+            patch = small[y : y + h, x : x + w]
+            if patch.shape[0] >= 8 and patch.shape[1] >= 8:
+                self.templates.append((box, patch.copy()))
+
+    def follow(self, gray: np.ndarray) -> list[Box] | None:
+        """Every followed face's box in this frame, or None when one of them is lost (detect again)."""
+        if not self.templates:
+            return None
+        small = self._small(gray)
+        H, W = small.shape
+        moved: list[tuple[Box, np.ndarray]] = []
+        for box, patch in self.templates:
+            h, w = patch.shape
+            x, y = int(round(box[0] * self.scale)), int(round(box[1] * self.scale))
+            pad_x, pad_y = int(w * self.search) + 2, int(h * self.search) + 2
+            left, top = max(0, x - pad_x), max(0, y - pad_y)
+            window = small[top : min(H, y + h + pad_y), left : min(W, x + w + pad_x)]
+            if window.shape[0] < h or window.shape[1] < w:
+                return None  # at the frame's edge: leave it to the detector
+            scores = cv2.matchTemplate(window, patch, cv2.TM_CCOEFF_NORMED)
+            _, best, _, (bx, by) = cv2.minMaxLoc(scores)
+            if best < self.min_score:
+                return None
+            nx, ny = left + bx, top + by
+            new_box = (round(nx / self.scale), round(ny / self.scale), box[2], box[3])
+            moved.append((new_box, small[ny : ny + h, nx : nx + w].copy()))
+        self.templates = moved
+        return [box for box, _ in moved]
+
+
 def square_box(box: Box, frame_shape: tuple[int, int], margin: float = 1.2) -> Box:
     """A square around the face, `margin` times its larger side, clipped to the frame."""
     x, y, w, h = box
