@@ -2,9 +2,13 @@
 
 from pathlib import Path
 
-import streamlit as st
+from core.inference.serving import serving_environment
 
-from ui.common import sidebar_data_source
+serving_environment()  # before any page loads torch: passive OpenMP waits for the live video (see the module)
+
+import streamlit as st  # noqa: E402
+
+from ui.common import sidebar_data_source  # noqa: E402
 
 st.set_page_config(
     page_title="Letters & Faces: a deep-learning study",

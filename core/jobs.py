@@ -24,6 +24,7 @@ from typing import Any
 
 from .config import Experiment
 from .errors import StudyError
+from .inference.serving import job_environment
 from .runs.files import atomic_write_json
 from .runs.layout import partial_dir
 from .runs.lock import lock_path
@@ -168,7 +169,7 @@ def _launch(job: Job) -> None:
     with open(job.folder / LOG_FILE, "wb") as log:
         # A new session: the run survives a page reload and is not killed with the script thread.
         proc = subprocess.Popen(job.info["command"], cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+                                stdin=subprocess.DEVNULL, start_new_session=True, env=job_environment())  # fmt: skip
     job.info.update(pid=proc.pid, started=time.time())
     atomic_write_json(job.folder / JOB_FILE, job.info)
 
@@ -213,7 +214,7 @@ def measure_in_background(config: Experiment) -> None:
     command = [sys.executable, "-m", "core", "probe", config.task, *setting.to_args(always=("model",))]
     with open(marker.with_suffix(".log"), "wb") as out:
         proc = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+                                stdin=subprocess.DEVNULL, start_new_session=True, env=job_environment())  # fmt: skip
     marker.write_text(str(proc.pid))
 
 

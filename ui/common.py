@@ -210,7 +210,9 @@ def emotion_models() -> dict[str, Path]:
 @st.cache_resource(show_spinner="Loading the emotion model…")
 def _emotion_detector(path: str, mtime: float):
     from core.inference.emotions import EmotionDetector
+    from core.inference.serving import configure_serving
 
+    configure_serving()  # one thread per frame: steady under load (core.inference.serving)
     return EmotionDetector(path)
 
 

@@ -54,8 +54,8 @@ class BoxFollower:
     """Follows faces between detections by template matching: each face's patch (on a half-size copy of the
     frame) is looked for in a window around where it was. About a millisecond a face, against ~30 ms for the
     cascade. A face whose best match scores below `min_score` is lost, so the caller detects again rather than
-    show a box that drifted off the face; templates are refreshed from every match, so slow changes of pose and
-    light are followed."""
+    show a box that drifted off the face. The template is the patch the cascade found (no drift from re-cutting
+    it); the cascade runs again every few frames, so changes of pose and light have little time to build up."""
 
     def __init__(self, min_score: float = 0.6, search: float = 0.35, scale: float = 0.5):
         self.min_score = min_score
@@ -95,8 +95,8 @@ class BoxFollower:
             if best < self.min_score:
                 return None
             nx, ny = left + bx, top + by
-            new_box = (round(nx / self.scale), round(ny / self.scale), box[2], box[3])
-            moved.append((new_box, small[ny : ny + h, nx : nx + w].copy()))
+            # the detection's own patch stays the template: re-cut patches would let small errors add up
+            moved.append(((round(nx / self.scale), round(ny / self.scale), box[2], box[3]), patch))
         self.templates = moved
         return [box for box, _ in moved]
 

@@ -3,8 +3,9 @@ cores other work also wants (a training job, other sessions).
 
 OpenMP's default is to spin-wait for work, so when another process holds the cores torch's threads burn their
 time slices waiting for each other: one training job beside the webcam dropped it from 24 to 6 frames/s.
-Passive waiting and one intra-op thread per forward pass keep a frame's cost steady under load; a single face at
-96 px gains nothing from a second thread (measured: benchmarks/webcam_latency.py).
+Passive waiting and one intra-op thread per forward pass keep a frame's cost steady under load; a single face
+gains nothing from a second thread (benchmarks/webcam_latency.py). Training jobs the app starts keep OpenMP's own
+default, which trains 6-14 % faster here.
 """
 
 from __future__ import annotations
@@ -13,13 +14,28 @@ import os
 import sys
 
 WAIT_POLICY = "OMP_WAIT_POLICY"
+_SET_HERE = "STUDY_SERVING_WAIT_POLICY"  # marks a wait policy this module set (not the user)
+
+
+def serving_environment() -> None:
+    """Passive OpenMP waits for this process. Takes effect only before torch loads OpenMP, so the app calls it
+    first thing; a policy the user set is kept."""
+    if WAIT_POLICY not in os.environ and "torch" not in sys.modules:
+        os.environ[WAIT_POLICY] = "PASSIVE"
+        os.environ[_SET_HERE] = "1"
+
+
+def job_environment() -> dict[str, str]:
+    """The environment for a training process started by the server: without the serving wait policy."""
+    env = dict(os.environ)
+    if env.pop(_SET_HERE, None):
+        env.pop(WAIT_POLICY, None)
+    return env
 
 
 def configure_serving(threads: int = 1) -> None:
-    """Call once, as early as possible: the wait policy takes effect only if torch has not loaded OpenMP yet
-    (the app sets it before any page imports torch; child processes such as training jobs inherit it)."""
-    if "torch" not in sys.modules:
-        os.environ.setdefault(WAIT_POLICY, "PASSIVE")
+    """The serving settings: passive waits (if still possible), `threads` intra-op threads, one inter-op thread."""
+    serving_environment()
     import torch
 
     torch.set_num_threads(threads)
