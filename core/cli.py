@@ -1,4 +1,4 @@
-"""Command line: `python -m core train|sweep|seeds|evaluate|predict|probe|card|report ...`.
+"""Command line: `python -m core train|sweep|seeds|evaluate|calibrate|predict|probe|card|report ...`.
 
 Every experiment flag comes from core.config.FLAGS. A user's mistake (a bad flag value, file or source) is
 one line on stderr and exit code 2; a file that failed among several is exit code 1; a bug keeps its traceback.
@@ -261,6 +261,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .inference.modes import inference_mode
     from .runs.checkpoint import load_checkpoint
 
+    if args.in_frames is not None and args.in_frames < 1:
+        raise ConfigError("--in-frames must be at least 1 face")
     model, record = load_checkpoint(args.checkpoint)
     config = record.config
     spec = get_task(config.task).spec
@@ -268,6 +270,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ConfigError(f"--split {args.split}: {config.task} has the splits {', '.join(spec.splits)}")
     data = args.data or record.data.source or None
     split = load_split(spec, data, args.split)
+    if args.in_frames:
+        return _evaluate_in_frames(args, split)
     train = None
     if args.split != "train":
         try:  # the unseen-in-train figure needs the train split; a source without one still evaluates
@@ -302,6 +306,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(" " * width + " ".join(f"{c[:5]:>5}" for c in metrics["classes"]))
     for name, row in zip(metrics["classes"], metrics["confusion_matrix"]):
         print(f"{name:>{width}}" + " ".join(f"{v:5d}" for v in row))
+    return 0
+
+
+def _evaluate_in_frames(args: argparse.Namespace, split: Any) -> int:
+    from .inference.emotions import EmotionDetector
+    from .study.in_frames import in_frame_evaluation
+
+    detector = EmotionDetector(args.checkpoint)
+    result = in_frame_evaluation(detector, split, args.in_frames)
+    result.update(checkpoint=str(args.checkpoint), split=args.split, backend=detector.backend,
+                  calibrated=detector.calibration is not None)  # fmt: skip
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    framing = result["framing"]
+    print(f"{args.checkpoint} on {result['n']:,} {args.split} faces pasted into 640x480 frames")
+    print(f"  the cascade found {result['detected']:.1%} of them")
+    print(f"  crop-only accuracy {result['crop_only_accuracy']:.2%} (all), "
+          f"{result['crop_only_accuracy_detected']:.2%} (the found ones)")  # fmt: skip
+    print(f"  in-frame accuracy  {result['in_frame_accuracy_detected']:.2%} (the found ones): gap "
+          f"{result['gap_points']:.1f} points")  # fmt: skip
+    print(f"  framing: FER face side / cascade box {framing['fer_side_over_box']:.3f} (crop margin "
+          f"{framing['margin']}), centre offset {framing['fer_centre_dx_over_box']:+.3f}, "
+          f"{framing['fer_centre_dy_over_box']:+.3f} of the box")  # fmt: skip
     return 0
 
 
@@ -413,6 +441,40 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from .data.cache import load_split
+    from .data.tasks import batch_transform, get_task
+    from .inference.modes import inference_mode
+    from .runs.checkpoint import load_checkpoint, write_record
+    from .study.calibrate import describe, fit, split_logits
+
+    model, record = load_checkpoint(args.checkpoint)
+    if record.task != "fer":
+        raise ConfigError(f"{args.checkpoint} is a {record.task} model; calibration is for emotion (fer) models")
+    spec = get_task("fer").spec
+    data = args.data or record.data.source or None
+    splits = {name: load_split(spec, data, name) for name in ("train", "validation", "test")}
+    mode, _ = inference_mode(model, record.config, 256)
+    transform = batch_transform(record.config)
+    held_out = ("validation", "test")
+    logits = {name: split_logits(model, splits[name], transform, mode) for name in held_out}
+    labels = {name: splits[name].labels for name in held_out}
+    calibration, report = fit(logits, labels, splits["train"].labels, list(record.classes))
+    if not args.no_write:
+        record.calibration = {**calibration.to_dict(), "fitted_on": "validation", "source": splits["test"].source,
+                              "report": report}  # fmt: skip
+        write_record(args.checkpoint, record)
+        log.info("wrote the calibration into %s/meta.json", args.checkpoint)
+    if args.json:
+        print(json.dumps({"calibration": calibration.to_dict(), "report": report}))
+        return 0
+    flip = "on" if calibration.flip else "off"
+    print(f"flip averaging {flip}, tau {calibration.tau:.2f}, temperature {calibration.temperature:.3f}, "
+          f"unsure below {calibration.threshold:.2f} (fitted on validation)")  # fmt: skip
+    print(describe(report, list(record.classes)))
+    return 0
+
+
 def cmd_card(args: argparse.Namespace) -> int:
     from .runs.record import read_record
     from .study.model_card import model_card
@@ -504,6 +566,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="also store the unseen-in-train figure of this split in the checkpoint's meta.json (for runs recorded "
         "before it was computed; the other metrics stay as trained)",
     )
+    ev_options.add_argument(
+        "--in-frames", type=int, metavar="N",
+        help="fer: the whole webcam pipeline on the split's first N faces pasted into 640x480 frames, against "
+        "classifying the crops directly",
+    )  # fmt: skip
     add_mode_flags(ev_options)
     ev.set_defaults(func=cmd_evaluate)
 
@@ -530,6 +597,14 @@ def build_parser() -> argparse.ArgumentParser:
     probe_options.add_argument("--refresh", action="store_true", help="measure again even when a result is cached")
     probe_options.add_argument("--json", action="store_true", help="print one JSON object")
     probe.set_defaults(func=cmd_probe)
+
+    cal = sub.add_parser("calibrate", help="fer: fit prior adjustment, temperature and flip averaging on validation")
+    cal.add_argument("checkpoint", help="a FER run folder (with meta.json and weights)")
+    cal_options = cal.add_argument_group("calibration options")
+    cal_options.add_argument("--data", help="data source (default: the one the checkpoint was trained on)")
+    cal_options.add_argument("--no-write", action="store_true", help="only report; leave meta.json as it is")
+    cal_options.add_argument("--json", action="store_true", help="print one JSON object")
+    cal.set_defaults(func=cmd_calibrate)
 
     card = sub.add_parser("card", help="a run's model card (Markdown): data, setting, results, known limits")
     card.add_argument("checkpoint", help="a run folder (with meta.json)")

@@ -133,8 +133,9 @@ def live_video(model_dir: Path) -> None:
             faces = item["faces"]
             if faces:
                 face = faces[0]
+                unsure = " (unsure)" if face["low_confidence"] else ""
                 status.markdown(
-                    f"### {face['label']} · {face['confidence']:.0%}\n"
+                    f"### {face['label']} · {face['confidence']:.0%}{unsure}\n"
                     f"{len(faces)} face{'s' if len(faces) > 1 else ''} · {fps:.1f} frames/s · "
                     f"{item['ms']:.0f} ms per frame"
                 )
@@ -143,6 +144,15 @@ def live_video(model_dir: Path) -> None:
                 )
             else:
                 status.markdown(f"### no face found\n{fps:.1f} frames/s · {item['ms']:.0f} ms per frame")
+
+
+def how_it_reads(detector: EmotionDetector) -> str:
+    cal = detector.calibration
+    if cal is None:
+        return f"Runs on {detector.backend}; not calibrated (`python -m core calibrate RUN`)."
+    flip = ", averaged with the mirror image" if cal.flip else ""
+    adjusted = f"class-prior adjusted, temperature {cal.temperature:.2f}{flip}"
+    return f"Runs on {detector.backend}; calibrated on validation ({adjusted}); below {cal.threshold:.0%}: unsure."
 
 
 def show_upload(model_dir: Path, data: bytes | None, name: str) -> None:
@@ -167,6 +177,7 @@ def main() -> None:
         "Model", list(models), key="webcam_model_choice", help="The best model by validation accuracy is the default."
     )
     model_dir = models[label]
+    st.caption(how_it_reads(emotion_detector(model_dir)))
     model_card_panel(model_dir, "emotions")
     live, snapshot, photo = st.tabs(["Live video", "Snapshot", "Photo"])
     with live:

@@ -101,11 +101,12 @@ class BoxFollower:
         return [box for box, _ in moved]
 
 
-def square_box(box: Box, frame_shape: tuple[int, int], margin: float = 1.2) -> Box:
-    """A square around the face, `margin` times its larger side, clipped to the frame."""
+def square_box(box: Box, frame_shape: tuple[int, int], margin: float = 1.2, shift_y: float = 0.0) -> Box:
+    """A square around the face, `margin` times its larger side, its centre moved down by `shift_y` of the box's
+    height (negative: up), clipped to the frame."""
     x, y, w, h = box
     side = int(round(max(w, h) * margin))
-    cx, cy = x + w / 2, y + h / 2
+    cx, cy = x + w / 2, y + h / 2 + shift_y * h
     left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
     H, W = frame_shape[:2]
     left, top = max(0, left), max(0, top)

@@ -111,6 +111,7 @@ class RunRecord:
     world_size: int = 1  # processes that trained it (torchrun); 1 for a plain run
     global_batch: int | None = None  # images per optimiser step over all processes
     runtime: dict[str, Any] | None = None  # precision and memory layout trained in, and why (core.inference.modes)
+    calibration: dict[str, Any] | None = None  # fitted after training (core.inference.calibration), with its report
     extra: dict[str, Any] = field(default_factory=dict)  # fields this version does not know, kept on rewrite
     path: Path | None = field(default=None, compare=False)  # the run folder it was read from
 
@@ -163,6 +164,8 @@ class RunRecord:
             body.update(world_size=self.world_size, global_batch=self.global_batch)
         if self.runtime is not None:
             body["runtime"] = self.runtime
+        if self.calibration is not None:
+            body["calibration"] = self.calibration
         return {**body, **self.extra}
 
 
@@ -303,6 +306,7 @@ KNOWN = {
     "world_size",
     "global_batch",
     "runtime",
+    "calibration",
 }
 
 
@@ -366,6 +370,7 @@ def record_from_dict(meta: Any, file: Path) -> RunRecord:
         world_size=f.whole(meta, "world_size", "world_size", 1, required=False) or 1,
         global_batch=f.whole(meta, "global_batch", "global_batch", 1, required=False),
         runtime=_runtime(f, meta),
+        calibration=f.obj(meta, "calibration", "calibration", required=False),
         extra={k: v for k, v in meta.items() if k not in KNOWN},
     )
 

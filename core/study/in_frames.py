@@ -1,0 +1,83 @@
+"""The whole webcam pipeline on FER-2013's own test faces: each face pasted into a 640 x 480 frame at a random
+place and size, then detect -> crop -> preprocess -> classify, exactly as a video frame goes. Compared with
+classifying the same 48 x 48 faces directly ("crop-only"), the gap is what the detector's framing costs; the
+framing of the found faces (the pasted face's side and centre relative to the cascade's box) is measured too,
+which is how the detector's crop was matched to FER-2013's (core.inference.emotions.FRAMING)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ..data.sources import ImageSplit
+from ..inference.emotions import EmotionDetector
+from ..inference.faces import iou
+
+FRAME = (480, 640)
+
+
+CONTEXT = 0.25  # the face's surroundings, mirrored from its own border, on every side (a share of its side)
+
+
+def paste(face: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A gray frame (smooth random background, sensor noise) holding the face, enlarged, and where the face is.
+    The face keeps some surroundings (its border mirrored outwards), as a face in a camera frame has hair and
+    neck around it: a crop slightly wider than the face then sees plausible pixels, not a hard edge."""
+    h, w = FRAME
+    side = int(rng.integers(120, 260))
+    pad = int(round(side * CONTEXT))
+    small_pad = max(1, int(round(face.shape[0] * CONTEXT)))
+    framed = cv2.copyMakeBorder(face, small_pad, small_pad, small_pad, small_pad, cv2.BORDER_REFLECT_101)
+    outer = side + 2 * pad
+    x, y = int(rng.integers(0, w - outer)), int(rng.integers(0, h - outer))
+    background = cv2.resize(rng.integers(40, 200, size=(6, 8)).astype(np.uint8), (w, h), interpolation=cv2.INTER_CUBIC)
+    frame = background.astype(np.int16)
+    frame[y : y + outer, x : x + outer] = cv2.resize(framed, (outer, outer), interpolation=cv2.INTER_CUBIC)
+    frame += rng.integers(-4, 5, size=FRAME)
+    return np.clip(frame, 0, 255).astype(np.uint8), (x + pad, y + pad, side, side)
+
+
+def in_frame_evaluation(detector: EmotionDetector, split: ImageSplit, n: int | None = None, seed: int = 0) -> dict:
+    """Crop-only and in-frame accuracy on the first n faces of a split, the detection rate and the framing."""
+    rng = np.random.default_rng(seed)
+    count = min(n or len(split), len(split))
+    faces = split.images[:count, 0].numpy()
+    labels = split.labels[:count].numpy()
+    crop_pred = np.concatenate([detector.classify(list(faces[i : i + 256])).argmax(1) for i in range(0, count, 256)])
+    found, frame_pred, scale, shift_x, shift_y = [], [], [], [], []
+    for face in faces:
+        frame, truth = paste(face, rng)
+        raw = detector.finder.find(frame)
+        best = max(raw, key=lambda b: iou(b, truth), default=None)
+        if best is None or iou(best, truth) < 0.3:
+            found.append(False)
+            frame_pred.append(-1)
+            continue
+        found.append(True)
+        scale.append(truth[2] / best[2])
+        shift_x.append((truth[0] + truth[2] / 2 - (best[0] + best[2] / 2)) / best[2])
+        shift_y.append((truth[1] + truth[3] / 2 - (best[1] + best[3] / 2)) / best[3])
+        boxes, probs = detector.crops_and_probabilities(frame, [best])
+        frame_pred.append(int(probs[0].argmax()))
+    hit = np.array(found)
+    in_frame = np.array(frame_pred)
+    result: dict[str, Any] = {
+        "n": count,
+        "detected": float(hit.mean()),
+        "crop_only_accuracy": float((crop_pred == labels).mean()),
+        "crop_only_accuracy_detected": float((crop_pred[hit] == labels[hit]).mean()) if hit.any() else None,
+        "in_frame_accuracy_detected": float((in_frame[hit] == labels[hit]).mean()) if hit.any() else None,
+        "in_frame_accuracy_all": float((in_frame == labels).mean()),  # a missed face counts as wrong
+        "framing": {
+            "margin": detector.margin,
+            "shift_y": detector.shift_y,
+            "fer_side_over_box": float(np.median(scale)) if scale else None,
+            "fer_centre_dx_over_box": float(np.median(shift_x)) if shift_x else None,
+            "fer_centre_dy_over_box": float(np.median(shift_y)) if shift_y else None,
+        },
+    }
+    if result["in_frame_accuracy_detected"] is not None:
+        result["gap_points"] = 100 * (result["crop_only_accuracy_detected"] - result["in_frame_accuracy_detected"])
+    return result
