@@ -25,6 +25,7 @@ navigation = st.navigation(
             st.Page("pages/samples.py", title="Samples", icon=":material/shuffle:"),
             st.Page("pages/train.py", title="Train or load models", icon=":material/model_training:"),
             st.Page("pages/notmnist_results.py", title="notMNIST results", icon=":material/bar_chart:"),
+            st.Page("pages/explain.py", title="What they rely on", icon=":material/visibility:"),
         ],
         "Emotions": [
             st.Page("pages/freeze_comparison.py", title="Compare freeze depths", icon=":material/layers:"),

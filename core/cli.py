@@ -1,4 +1,4 @@
-"""Command line: `python -m core train|sweep|seeds|evaluate|calibrate|predict|probe|card|report ...`.
+"""Command line: `python -m core train|sweep|seeds|evaluate|calibrate|predict|explain|probe|card|report ...`.
 
 Every experiment flag comes from core.config.FLAGS. A user's mistake (a bad flag value, file or source) is
 one line on stderr and exit code 2; a file that failed among several is exit code 1; a bug keeps its traceback.
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import (
+    EXPLAIN_METHODS,
     FER_ARCHS,
     FLAG_BY_FIELD,
     FLAGS,
@@ -475,6 +476,46 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .data.cache import load_split
+    from .data.tasks import get_task
+    from .runs.record import read_record
+    from .study.explanations import explain_files, split_figures
+
+    if not args.images and not args.faithfulness:
+        raise ConfigError("give image files to explain, or --faithfulness N (or both)")
+    if args.faithfulness is not None and args.faithfulness < 1:
+        raise ConfigError("--faithfulness must be at least 1 image")
+    record = read_record(args.checkpoint)
+    output: dict[str, Any] = {"checkpoint": str(args.checkpoint), "method": args.method}
+    results, errors = explain_files(args.checkpoint, args.images, args.method, args.target, Path(args.out))
+    output["images"] = results
+    for line in errors:
+        log.error("error: %s", line)
+    if args.faithfulness:
+        spec = get_task(record.task).spec
+        split = load_split(spec, args.data or record.data.source or None, "test")
+        output.update(split_figures(args.checkpoint, split, args.faithfulness, args.method))
+    if args.json:
+        print(json.dumps(output))
+    else:
+        for item in results:
+            for face in item["explained"]:
+                where = f" face at {face['box']}" if face["box"] else ""
+                print(f"{item['file']}{where}: {face['label']} (explaining {face['target']}) -> {face['overlay']}")
+        if args.faithfulness:
+            m = output["morans_i"]
+            drops = f"by {output['deletion_drop']:.3f}, 10 % random pixels by {output['random_drop']:.3f}"
+            print(
+                f"over {output['n']} test images ({args.method}): deleting the 10 % most-attributed pixels lowers "
+                f"the true class {drops}; Moran's I {m['mean']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
+            )
+            if "ink_share" in output:
+                ink = output["ink_share"]
+                print(f"share of relevance on the ink {ink['mean']:.3f} [{ink['ci_low']:.3f}, {ink['ci_high']:.3f}]")
+    return 1 if errors else 0
+
+
 def cmd_card(args: argparse.Namespace) -> int:
     from .runs.record import read_record
     from .study.model_card import model_card
@@ -605,6 +646,23 @@ def build_parser() -> argparse.ArgumentParser:
     cal_options.add_argument("--no-write", action="store_true", help="only report; leave meta.json as it is")
     cal_options.add_argument("--json", action="store_true", help="print one JSON object")
     cal.set_defaults(func=cmd_calibrate)
+
+    ex = sub.add_parser("explain", help="attribution maps: what a model relies on, per image (and per face)")
+    ex.add_argument("checkpoint", help="a run folder (with meta.json and weights)")
+    ex.add_argument("images", nargs="*", help="image files; every face is explained for emotion models")
+    ex_options = ex.add_argument_group("explanation options")
+    ex_options.add_argument("--method", choices=EXPLAIN_METHODS, default="integrated-gradients",
+                            help="attribution method (Captum; default integrated-gradients)")  # fmt: skip
+    ex_options.add_argument("--target", help="explain this class (default: the predicted one)")
+    ex_options.add_argument("--out", default="explanations", help="folder for the overlay PNGs (default explanations)")
+    ex_options.add_argument(
+        "--faithfulness", type=int, metavar="N",
+        help="also over the first N test images: deletion_drop (10 %% most-attributed pixels deleted) against "
+        "random_drop, Moran's I and the share on the ink",
+    )  # fmt: skip
+    ex_options.add_argument("--data", help="data source for --faithfulness (default: the checkpoint's)")
+    ex_options.add_argument("--json", action="store_true", help="print one JSON object")
+    ex.set_defaults(func=cmd_explain)
 
     card = sub.add_parser("card", help="a run's model card (Markdown): data, setting, results, known limits")
     card.add_argument("checkpoint", help="a run folder (with meta.json)")

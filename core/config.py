@@ -36,6 +36,7 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 # auto: the fastest mode by measurement, once per machine and setting (core.inference.modes)
 PRECISIONS = ("auto", "fp32", "bf16")
+EXPLAIN_METHODS = ("saliency", "integrated-gradients", "occlusion", "gradcam")  # core.inference.explain (Captum)
 MEMORY_FORMATS = ("auto", "nchw", "channels-last")
 # Upper bounds that keep a typo from allocating gigabytes (a CNN batch of 4,000 used 3 GB).
 MAX_BATCH_SIZE = 1024

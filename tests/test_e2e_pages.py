@@ -11,6 +11,7 @@ PAGES = {  # URL path -> a title the page shows
     "samples": "Original and permuted samples",
     "train": "Train or load models",
     "notmnist_results": "notMNIST results",
+    "explain": "What the networks rely on",
     "freeze_comparison": "Compare freeze depths",
     "webcam": "Live emotions",
 }

@@ -1,5 +1,8 @@
 """The notMNIST models: the study's small CNN, and an MLP that has no notion of neighbouring pixels."""
 
+import copy
+
+import torch
 from torch import nn
 
 
@@ -54,3 +57,19 @@ class MLP(nn.Module):
 
     def forward(self, x):
         return self.net(x)
+
+    def for_permuted_inputs(self, perm: torch.Tensor) -> "MLP":
+        """A copy that gives on permuted images (pixel i from pixel perm[i]) exactly what this one gives on the
+        originals: its first layer's weight columns are permuted the same way. The MLP's invariance, shown."""
+        twin = copy.deepcopy(self)
+        with torch.no_grad():
+            twin.first_layer.weight.copy_(self.first_layer.weight[:, perm])
+        return twin
+
+    def first_layer_maps(self, image_size: int = 28, inverse: torch.Tensor | None = None) -> torch.Tensor:
+        """The first layer's weights as one image_size x image_size map per hidden unit; with `inverse` (of the
+        training permutation) put back on the letter's grid."""
+        weight = self.first_layer.weight.detach()
+        if inverse is not None:
+            weight = weight[:, inverse]
+        return weight.reshape(-1, image_size, image_size)

@@ -1,0 +1,162 @@
+"""What a trained network relies on: attribution maps from Captum (saliency, integrated gradients, occlusion,
+Grad-CAM), always on the image's own pixel grid, and a faithfulness check of them.
+
+Captum is PyTorch's own interpretability library: the four methods here are its maintained implementations, so
+none is written by hand. For a permuted notMNIST model the attribution is taken with respect to the letter's
+original pixels (the fixed permutation is part of the explained function), which is the same as mapping the
+permuted input's attribution back through the inverse permutation: both models' maps sit on the letter's grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import EXPLAIN_METHODS
+from ..data.permutation import permute_pixels
+from ..data.transforms import BatchTransform, LetterTransform
+from ..errors import ConfigError
+
+METHODS = EXPLAIN_METHODS
+
+
+class OnOwnGrid(nn.Module):
+    """The model applied to the image as the user sees it (scaled to [0, 1]): the task's own evaluation
+    transform after that (the letter's fixed permutation, the face's resize) is part of the explained function."""
+
+    def __init__(self, model: nn.Module, transform: BatchTransform):
+        super().__init__()
+        self.model = model
+        self.perm = transform.perm if isinstance(transform, LetterTransform) else None
+        self.size = None if isinstance(transform, LetterTransform) else transform.size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.perm is not None:
+            x = permute_pixels(x, self.perm)
+        elif self.size is not None and x.shape[-1] != self.size:
+            x = F.interpolate(
+                x, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=self.size < x.shape[-1]
+            )  # fmt: skip (as preprocess_faces resizes)
+        return self.model(x)
+
+
+def last_stage(model: nn.Module) -> nn.Module:
+    """The layer Grad-CAM looks at: the last convolutional stage (backbones) or the last conv (the small CNN)."""
+    stages = getattr(model, "stages", None)
+    if stages is not None:
+        return stages[-1]
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise ConfigError("Grad-CAM needs a convolutional layer; this model has none (use saliency, "
+                          "integrated-gradients or occlusion)")  # fmt: skip
+    return convs[-1]
+
+
+@dataclass
+class Attribution:
+    maps: np.ndarray  # N x H x W, on the input's own grid, >= 0 (magnitude of relevance)
+    probabilities: np.ndarray  # N x classes
+    targets: np.ndarray  # N, the class each map explains
+
+
+def attribute(
+    model: nn.Module, transform: BatchTransform, images_u8: torch.Tensor, method: str = "saliency",
+    targets: torch.Tensor | None = None,
+) -> Attribution:  # fmt: skip
+    """Maps for uint8 images (N x 1 x H x W at the decoded size), explaining `targets` (default: the predicted
+    class). Values are relevance magnitudes, so maps of different models compare on one scale after
+    normalising each to sum 1."""
+    from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Occlusion, Saliency
+
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    model.eval()
+    net = OnOwnGrid(model, transform).eval()
+    x = images_u8.float() / 255.0
+    with torch.no_grad():
+        probs = torch.softmax(net(x), 1)
+    target = probs.argmax(1) if targets is None else targets
+    x = x.clone().requires_grad_(True)
+    if method == "saliency":
+        maps = Saliency(net).attribute(x, target=target, abs=True)
+    elif method == "integrated-gradients":
+        maps = IntegratedGradients(net).attribute(x, baselines=torch.zeros_like(x), target=target, n_steps=32,
+                                                  internal_batch_size=64).abs()  # fmt: skip
+    elif method == "occlusion":
+        side = x.shape[-1]
+        window = max(2, side // 7)
+        maps = Occlusion(net).attribute(x, sliding_window_shapes=(1, window, window),
+                                        strides=(1, max(1, window // 2), max(1, window // 2)), target=target,
+                                        baselines=0.0).clamp(min=0)  # fmt: skip
+    else:
+        cam = LayerGradCam(net, last_stage(model)).attribute(x, target=target, relu_attributions=True)
+        maps = LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), interpolate_mode="bilinear")
+    return Attribution(maps.detach()[:, 0].numpy(), probs.numpy(), target.numpy())
+
+
+def normalised(maps: np.ndarray) -> np.ndarray:
+    """Each map scaled to sum 1 (a share of relevance per pixel); an all-zero map stays zero."""
+    total = maps.reshape(len(maps), -1).sum(1).reshape(-1, 1, 1)
+    return np.divide(maps, total, out=np.zeros_like(maps), where=total > 0)
+
+
+def deletion_drops(
+    model: nn.Module, transform: BatchTransform, images_u8: torch.Tensor, labels: torch.Tensor, maps: np.ndarray,
+    share: float = 0.1, fill: int = 0, seed: int = 0,
+) -> tuple[float, float]:  # fmt: skip
+    """Faithfulness: the mean drop of the true class's probability when the `share` most-attributed pixels are
+    set to `fill`, and when as many random pixels are (a map that means something drops more)."""
+    net = OnOwnGrid(model, transform).eval()
+    n, _, h, w = images_u8.shape
+    k = int(round(share * h * w))
+    flat = torch.from_numpy(maps.reshape(n, -1))
+    top = flat.argsort(1, descending=True)[:, :k]
+    g = torch.Generator().manual_seed(seed)
+    random = torch.stack([torch.randperm(h * w, generator=g)[:k] for _ in range(n)])
+
+    def true_probability(pixels: torch.Tensor | None) -> torch.Tensor:
+        x = images_u8.float().reshape(n, -1) / 255.0
+        if pixels is not None:
+            x = x.scatter(1, pixels, fill / 255.0)
+        with torch.no_grad():
+            p = torch.softmax(net(x.reshape(n, 1, h, w)), 1)
+        return p[torch.arange(n), labels]
+
+    base = true_probability(None)
+    return float((base - true_probability(top)).mean()), float((base - true_probability(random)).mean())
+
+
+def morans_i(maps: np.ndarray) -> np.ndarray:
+    """Moran's I of each map with 4-neighbour weights: near 1 when relevance comes in patches of neighbouring
+    pixels, near 0 when neighbours are no more alike than any two pixels (a spatial autocorrelation)."""
+    z = maps - maps.mean(axis=(1, 2), keepdims=True)
+    pairs = (z[:, 1:, :] * z[:, :-1, :]).sum(axis=(1, 2)) + (z[:, :, 1:] * z[:, :, :-1]).sum(axis=(1, 2))
+    h, w = maps.shape[1:]
+    weights = 2 * ((h - 1) * w + h * (w - 1))  # each neighbour pair counted both ways
+    var = (z**2).sum(axis=(1, 2))
+    return np.divide(h * w * 2 * pairs, weights * var, out=np.zeros(len(maps)), where=var > 0)
+
+
+def ink_share(maps: np.ndarray, images_u8: torch.Tensor, level: int = 128) -> np.ndarray:
+    """The share of each (normalised) map that lies on the glyph's ink (pixels brighter than `level`)."""
+    ink = images_u8[:, 0].numpy() > level
+    return (normalised(maps) * ink).sum(axis=(1, 2))
+
+
+def overlay(image_u8: np.ndarray, relevance: np.ndarray, scale: int = 8) -> np.ndarray:
+    """An RGB picture: the gray image enlarged, the relevance map over it in a heat colour map (brighter and
+    warmer = relied on more)."""
+    import cv2
+
+    side = image_u8.shape[0] * scale
+    gray = cv2.resize(image_u8, (side, side), interpolation=cv2.INTER_NEAREST)
+    top = relevance.max()
+    heat = np.zeros_like(relevance, dtype=np.uint8) if top <= 0 else (255 * relevance / top).astype(np.uint8)
+    heat = cv2.resize(heat, (side, side), interpolation=cv2.INTER_NEAREST)
+    coloured = cv2.cvtColor(cv2.applyColorMap(heat, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
+    base = cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)
+    return cv2.addWeighted(base, 0.45, coloured, 0.55, 0)
