@@ -43,6 +43,7 @@ NAV_TITLES = {  # sidebar link text -> a title the page shows
     "Samples": "Original and permuted samples",
     "Train or load models": "Train or load models",
     "notMNIST results": "notMNIST results",
+    "What they rely on": "What the networks rely on",
     "Compare freeze depths": "Compare freeze depths",
     "Live emotions": "Live emotions",
 }
