@@ -111,7 +111,9 @@ def probe_key(purpose: str, config: Experiment, batch_size: int, dev: torch.devi
         "purpose": purpose,
         "device": dev.type,
         "processor": processor_name(),
-        "threads": torch.get_num_threads(),
+        # training runs in its own process with torch's default threads (unless OMP_NUM_THREADS says otherwise),
+        # whatever this process set for itself (the app's server serves the webcam on one thread)
+        "threads": torch.get_num_threads() if purpose == "infer" else os.environ.get("OMP_NUM_THREADS", "default"),
         "torch": torch.__version__,
         "task": config.task,
         "arch": config.arch,
