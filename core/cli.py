@@ -279,7 +279,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             train = load_split(spec, data, "train")
         except DataSourceError as exc:
             log.warning("no unseen-in-train figure: %s", exc)
-    mode, _ = inference_mode(model, config, 256, args.precision, args.memory_format)
+    precision, memory_format = args.precision, args.memory_format
+    if args.record_unseen and (precision, memory_format) == ("auto", "auto"):
+        # the figure joins the trained metrics: evaluate as they were (the mode trained in), not the fastest mode
+        trained = record.runtime or {}
+        precision = trained.get("precision", config.precision)
+        memory_format = trained.get("memory_format", config.memory_format)
+    mode, _ = inference_mode(model, config, 256, precision, memory_format)
     metrics = evaluate(model, split, batch_transform(config), mode, train=train, confidence=True)
     metrics["mode"] = mode.name
     metrics.update(checkpoint=str(args.checkpoint), source=split.source)
@@ -323,6 +329,9 @@ def _evaluate_in_frames(args: argparse.Namespace, split: Any) -> int:
         return 0
     framing = result["framing"]
     print(f"{args.checkpoint} on {result['n']:,} {args.split} faces pasted into 640x480 frames")
+    if result["in_frame_accuracy_detected"] is None:
+        print("  the cascade found none of them: no in-frame figure (try more faces)")
+        return 0
     print(f"  the cascade found {result['detected']:.1%} of them")
     print(f"  crop-only accuracy {result['crop_only_accuracy']:.2%} (all), "
           f"{result['crop_only_accuracy_detected']:.2%} (the found ones)")  # fmt: skip

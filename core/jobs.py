@@ -194,28 +194,41 @@ def dispatch(jobs_dir: str | Path | None = None) -> list[Job]:
         os.close(fd)
 
 
-def measure_in_background(config: Experiment) -> None:
+def measure_in_background(config: Experiment) -> str | None:
     """Start `python -m core probe` for this setting's training speed (core.engine.probe), unless it is cached
-    or already being measured; the app shows the figure when the cached result appears."""
+    or already being measured; the app shows the figure when the cached result appears. Returns why the last
+    probe of this setting ended without a result (its log's last line; the next call tries again), else None."""
     from .engine.probe import cached_training_probe, training_key
     from .inference.modes import probe_file
 
     if cached_training_probe(config) is not None:
-        return
+        return None
     marker = probe_file(training_key(config)).with_suffix(".pid")
+    log = marker.with_suffix(".log")
+    marker.parent.mkdir(parents=True, exist_ok=True)
     try:
-        if _alive(int(marker.read_text())):
-            return
-    except (OSError, ValueError):
-        pass
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)  # one launcher per setting
+    except FileExistsError:
+        try:
+            pid = int(marker.read_text() or 0)
+        except (OSError, ValueError):
+            pid = 0
+        if pid == 0 or _alive(pid):
+            return None  # being launched or measuring now
+        if cached_training_probe(config) is not None:
+            return None
+        marker.unlink(missing_ok=True)
+        lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
+        return f"the speed measurement ended without a result ({lines[-1] if lines else 'no output'})"
     setting = Experiment(task=config.task, model=config.model, img_size=config.img_size, freeze=config.freeze,
                          pretrained=config.freeze != "none", batch_size=config.batch_size)  # fmt: skip
-    marker.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "core", "probe", config.task, *setting.to_args(always=("model",))]
-    with open(marker.with_suffix(".log"), "wb") as out:
+    with open(log, "wb") as out:
         proc = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True, env=job_environment())  # fmt: skip
-    marker.write_text(str(proc.pid))
+    os.write(fd, str(proc.pid).encode())
+    os.close(fd)
+    return None
 
 
 def read_job(folder: Path) -> Job | None:

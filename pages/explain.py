@@ -1,6 +1,8 @@
 """What each network relies on: attribution maps side by side (Captum), the MLP's first-layer weights and its
 exact invariance, and the test images a model gets wrong. Maps are computed for the shown images only."""
 
+import threading
+
 import numpy as np
 import streamlit as st
 
@@ -28,6 +30,12 @@ def letter_models() -> dict:
     return out
 
 
+@st.cache_resource
+def attribution_lock() -> threading.Lock:
+    """The models are shared by every session, and Captum hooks into them while it attributes: one at a time."""
+    return threading.Lock()
+
+
 @st.cache_data(show_spinner="Computing the maps…", max_entries=64)
 def letter_maps(source: str, split: str, index: int, method: str) -> dict:
     from core.inference.explain import attribute, morans_i, overlay
@@ -36,7 +44,8 @@ def letter_maps(source: str, split: str, index: int, method: str) -> dict:
     out = {}
     for label, (model, transform, record) in letter_models().items():
         used = "saliency" if method == "gradcam" and "MLP" in label else method  # Grad-CAM needs convolutions
-        a = attribute(model, transform, image, used)
+        with attribution_lock():
+            a = attribute(model, transform, image, used)
         out[label] = {"picture": overlay(image[0, 0].numpy(), a.maps[0]), "moran": float(morans_i(a.maps)[0]),
                       "label": record.classes[int(a.targets[0])], "p": float(a.probabilities[0].max()),
                       "method": used}  # fmt: skip

@@ -22,7 +22,7 @@ from PIL import Image
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from core.data.images import open_image, to_rgb_array
-from core.errors import ImageLoadError
+from core.errors import CheckpointError, ImageLoadError
 from core.inference.emotions import EmotionDetector, draw_faces
 from core.study.plots import probability_bars
 from ui.common import emotion_detector, emotion_models, model_card_panel
@@ -177,7 +177,11 @@ def main() -> None:
         "Model", list(models), key="webcam_model_choice", help="The best model by validation accuracy is the default."
     )
     model_dir = models[label]
-    st.caption(how_it_reads(emotion_detector(model_dir)))
+    try:
+        st.caption(how_it_reads(emotion_detector(model_dir)))
+    except CheckpointError as exc:  # e.g. a hand-edited calibration block: one line, pick another model
+        st.error(str(exc))
+        st.stop()
     model_card_panel(model_dir, "emotions")
     live, snapshot, photo = st.tabs(["Live video", "Snapshot", "Photo"])
     with live:

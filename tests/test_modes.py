@@ -139,3 +139,20 @@ def test_probe_command_prints_every_mode_and_the_choice(own_cache, capsys):
         out["images_per_s"].values()
     )
     assert out["key"]["arch"] == "mlp" and out["key"]["batch_size"] == 32
+
+
+def test_a_background_probe_that_died_is_reported_in_one_line_and_tried_again(own_cache):
+    import subprocess
+
+    from core.jobs import measure_in_background
+
+    config = Experiment(model="mlp", batch_size=48)
+    marker = probe_file(training_key(config)).with_suffix(".pid")
+    marker.parent.mkdir(parents=True)
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    marker.write_text(str(finished.pid))
+    marker.with_suffix(".log").write_text("loading\nerror: out of memory\n")
+    problem = measure_in_background(config)
+    assert problem == "the speed measurement ended without a result (error: out of memory)"
+    assert not marker.exists()  # so the next call starts a new one

@@ -81,13 +81,14 @@ def test_a_finished_run_is_kept_until_its_replacement_is_complete(tmp_path, notm
 @pytest.mark.slow
 def test_two_writers_of_one_folder_the_second_is_refused(tmp_path, notmnist_dir):
     out = tmp_path / "D"
-    command = [sys.executable, "-m", "core", *map(str, small_train(out, notmnist_dir, "--epochs", "30"))]
+    # 300 epochs: the first writer is surely still training while the second one starts (30 raced it)
+    command = [sys.executable, "-m", "core", *map(str, small_train(out, notmnist_dir, "--epochs", "300"))]
     first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 120
         while not (partial_dir(out) / "last").exists() and time.time() < deadline:
             time.sleep(0.2)
-        error = one_line_error(cli(*small_train(out, notmnist_dir, "--epochs", "30")))
+        error = one_line_error(cli(*small_train(out, notmnist_dir, "--epochs", "300")))
         assert "is being written by process" in error and str(first.pid) in error
     finally:
         first.send_signal(signal.SIGTERM)

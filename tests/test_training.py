@@ -10,6 +10,7 @@ from core.data.transforms import random_shift
 from core.engine.callbacks import Callback
 from core.engine.loop import run_experiment
 from core.errors import CheckpointError
+from core.inference.modes import Mode
 from core.models import MLP
 from core.runs.checkpoint import load_checkpoint, save_checkpoint
 from core.runs.record import read_record
@@ -65,6 +66,7 @@ def test_random_shift_moves_images_by_at_most_the_limit():
 def test_checkpoint_round_trip_gives_identical_predictions(small_checkpoint, notmnist_data):
     path, model, run = small_checkpoint
     loaded, loaded_run = load_checkpoint(path)
+    Mode(run.runtime["precision"], run.runtime["memory_format"]).prepare(loaded)  # the layout it trained in
     x = notmnist_data["test"].images[:32].float() / 255
     model.eval()
     assert torch.equal(loaded(x), model(x))

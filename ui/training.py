@@ -63,14 +63,14 @@ def estimate(config: Experiment) -> None:
     """The measured epoch and run time of `config` on this machine. The first time a setting is seen its speed
     is measured in a background process (about 10 s, core.engine.probe); until then a waiting line, refreshed
     every 2 s, and the full page again once the figure is there."""
-    from core.engine.probe import cached_training_probe, run_seconds
+    from core.engine.probe import cached_training_probe, run_seconds, training_mode_of
 
     probe = cached_training_probe(config)
     if probe is not None:
         full = SPLIT_SIZES[config.task]
-        sizes = {k: (config.train_limit if k == "train" else config.test_limit) or n for k, n in full.items()}
+        sizes = {k: min((config.train_limit if k == "train" else config.test_limit) or n, n) for k, n in full.items()}
         per_epoch, total = run_seconds(config, probe, sizes)
-        rate = max(probe.images_per_s.values())
+        rate = probe.images_per_s[training_mode_of(config, probe).name]
         st.caption(
             f"Measured on this machine: about **{_duration(per_epoch)} per epoch** ({rate:,.0f} training images/s "
             f"on {sizes['train']:,} images, plus evaluation), so {config.epochs} epochs take about "
@@ -79,7 +79,10 @@ def estimate(config: Experiment) -> None:
         return
     from core.jobs import measure_in_background
 
-    measure_in_background(config)
+    problem = measure_in_background(config)
+    if problem:
+        st.caption(f"No time estimate yet: {problem}.")
+        return
     st.caption("Measuring the training speed of this setting on this machine (about 10 s)…")
     _wait_for_probe(config)
 

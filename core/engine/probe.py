@@ -66,7 +66,7 @@ def training_mode(config: Experiment, train_images: int | None = None) -> tuple[
         layout = "nchw" if config.arch in ("cnn", "mlp") else "channels-last"
         return next((m for m in allowed if m == Mode("fp32", layout)), allowed[0]), None
     probe = cached or training_probe(config)
-    return probe.fastest(allowed), probe
+    return training_mode_of(config, probe), probe
 
 
 def measure(config: Experiment, key: dict, budget_s: float = BUDGET_S) -> ProbeResult:
@@ -126,11 +126,16 @@ def measure(config: Experiment, key: dict, budget_s: float = BUDGET_S) -> ProbeR
     return result
 
 
+def training_mode_of(config: Experiment, probe: ProbeResult) -> Mode:
+    """The mode a run of `config` trains in, given this setting's probe."""
+    return probe.fastest(candidate_modes(config.precision, config.memory_format, device()))
+
+
 def run_seconds(config: Experiment, probe: ProbeResult, sizes: dict[str, int]) -> tuple[float, float]:
     """(seconds per epoch, seconds for the whole run) of `config` on splits of these sizes, in the mode it trains
     in: every epoch trains on train and evaluates the selection split (validation, else test); at the end every
     held-out split is evaluated once more."""
-    mode = probe.fastest(candidate_modes(config.precision, config.memory_format, device()))
+    mode = training_mode_of(config, probe)
     # a forward pass is about a third of a training step (measured 3.6-5x here) where only another mode was timed
     eval_rate = probe.eval_images_per_s.get(mode.name) or probe.images_per_s[mode.name] * 3
     selection = sizes.get("validation", sizes.get("test", 0))

@@ -87,7 +87,7 @@ class EmotionDetector:
         # ONNX Runtime where it is installed (about 5x faster for one face); PyTorch in its fastest mode otherwise
         self.onnx = onnx_forward(self.model, self.record) if backend in ("auto", "onnx") else None
         self.mode = None if self.onnx else inference_mode(self.model, self.config, 1, precision, memory_format)[0]
-        self.backend = "onnx runtime" if self.onnx else f"torch {self.mode.name if self.mode else ''}"
+        self.backend = "onnx runtime" if self.onnx or not self.mode else f"torch {self.mode.name}"
         self.calibration = _calibration(self.record, Path(checkpoint_dir))
         if self.calibration is not None:
             threshold = self.calibration.threshold  # measured: below it, validation faces were mostly wrong
@@ -109,6 +109,7 @@ class EmotionDetector:
         twin = copy.copy(self)
         twin.tracker = FaceTracker(alpha=self.tracker.alpha)
         twin.follower = BoxFollower()
+        twin.finder = FaceFinder(self.finder.detect_width, self.finder.min_face)  # OpenCV's cascade: one per thread
         twin._since_detection = 0
         return twin
 

@@ -21,7 +21,6 @@ import logging
 import os
 import platform
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from torch import nn
 
 from ..config import Experiment
 from ..data.cache import cache_dir
+from ..runs.files import atomic_write_json
 from .runtime import bf16_supported
 
 log = logging.getLogger(__name__)
@@ -191,10 +191,7 @@ def cached_probe(key: dict[str, Any]) -> ProbeResult | None:
 def store_probe(result: ProbeResult) -> None:
     path = probe_file(result.key)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".probe-")
-    with os.fdopen(fd, "w") as f:
-        json.dump(result.to_dict(), f, indent=1)
-    os.replace(tmp, path)  # a reader sees the old file or the new one, never half of one
+    atomic_write_json(path, result.to_dict())  # a reader sees the old file or the new one, never half of one
 
 
 def time_interleaved(steps: dict[str, Callable[[], None]], budget_s: float, max_rounds: int = 5) -> dict[str, float]:

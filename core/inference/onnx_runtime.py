@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +47,9 @@ class OnnxForward:
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
             size = record.config.image_size
-            partial = path.with_suffix(".partial")
+            fd, name = tempfile.mkstemp(dir=path.parent, prefix=".export-", suffix=".onnx")
+            os.close(fd)
+            partial = Path(name)  # one per process: two exporting at once never share a file
             torch.onnx.export(model.eval(), (torch.rand(1, 1, size, size),), str(partial), input_names=["x"],
                               output_names=["logits"], dynamic_axes={"x": {0: "n"}}, opset_version=OPSET,
                               dynamo=False)  # fmt: skip

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from torch import nn
 
 from ..data.images import open_image, to_rgb_array
 from ..data.sources import ImageSplit
@@ -20,6 +21,7 @@ from ..engine.metrics import bootstrap_ci
 from ..errors import ConfigError
 from ..inference.explain import attribute, deletion_drops, ink_share, morans_i, overlay
 from ..runs.checkpoint import load_checkpoint
+from ..runs.record import read_record
 
 # What deleted pixels become: the letters' background is black; a face's pixel becomes mid-gray.
 FILL = {"notmnist": 0, "fer": 128}
@@ -57,13 +59,15 @@ def explain_files(
     checkpoint: str | Path, files: list[str], method: str, target: str | None, out_dir: Path
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """One overlay PNG per image (per face for emotion models) in out_dir; (results, errors)."""
-    model, record = load_checkpoint(checkpoint)
+    record = read_record(checkpoint)
     if target is not None and target not in record.classes:
         raise ConfigError(f"--target {target!r} is not one of this model's classes: {', '.join(record.classes)}")
+    if not files:
+        return [], []
     transform = batch_transform(record.config)
     out_dir.mkdir(parents=True, exist_ok=True)
     results, errors = [], []
-    crops = _letter_crops(checkpoint) if record.task == "notmnist" else _face_crops(checkpoint)
+    model, crops = _letter_crops(checkpoint) if record.task == "notmnist" else _face_crops(checkpoint)
     for file in files:
         try:
             found = crops(file)
@@ -89,16 +93,16 @@ def explain_files(
 Crops = Callable[[str], list[tuple[tuple[int, int, int, int] | None, np.ndarray]]]
 
 
-def _letter_crops(checkpoint: str | Path) -> Crops:
-    """A file -> the letter as the model sees it (inverted if dark-on-light, cropped, 28 x 28), as `predict`."""
+def _letter_crops(checkpoint: str | Path) -> tuple[nn.Module, Crops]:
+    """The model, and a file -> the letter as it sees it (inverted if dark-on-light, cropped), as `predict`."""
     from ..inference.letters import LetterClassifier
 
     classifier = LetterClassifier(checkpoint)
-    return lambda file: [(None, classifier.prepare(open_image(file)))]
+    return classifier.model, lambda file: [(None, classifier.prepare(open_image(file)))]
 
 
-def _face_crops(checkpoint: str | Path) -> Crops:
-    """A file -> every face the detector finds, framed and decoded as the webcam and `predict` do."""
+def _face_crops(checkpoint: str | Path) -> tuple[nn.Module, Crops]:
+    """The model, and a file -> every face the detector finds, framed and decoded as the webcam and `predict`."""
     from ..inference.emotions import EmotionDetector
     from ..inference.faces import square_box, to_gray
 
@@ -112,4 +116,4 @@ def _face_crops(checkpoint: str | Path) -> Crops:
             out.append(((x, y, w, h), detector.prepare(gray[y : y + h, x : x + w])))
         return out
 
-    return crops
+    return detector.model, crops

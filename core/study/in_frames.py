@@ -59,7 +59,7 @@ def in_frame_evaluation(detector: EmotionDetector, split: ImageSplit, n: int | N
         scale.append(truth[2] / best[2])
         shift_x.append((truth[0] + truth[2] / 2 - (best[0] + best[2] / 2)) / best[2])
         shift_y.append((truth[1] + truth[3] / 2 - (best[1] + best[3] / 2)) / best[3])
-        boxes, probs = detector.crops_and_probabilities(frame, [best])
+        _, probs = detector.crops_and_probabilities(frame, [best])
         frame_pred.append(int(probs[0].argmax()))
     hit = np.array(found)
     in_frame = np.array(frame_pred)
