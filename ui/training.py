@@ -51,19 +51,12 @@ FER_FIELDS = {
 }
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def estimate(config: Experiment) -> None:
     """The measured epoch and run time of `config` on this machine. The first time a setting is seen its speed
     is measured in a background process (about 10 s, core.engine.probe); until then a waiting line, refreshed
     every 2 s, and the full page again once the figure is there."""
     from core.engine.probe import cached_training_probe, run_seconds, training_mode_of
+    from core.study.report import took
 
     probe = cached_training_probe(config)
     if probe is not None:
@@ -72,9 +65,9 @@ def estimate(config: Experiment) -> None:
         per_epoch, total = run_seconds(config, probe, sizes)
         rate = probe.images_per_s[training_mode_of(config, probe).name]
         st.caption(
-            f"Measured on this machine: about **{_duration(per_epoch)} per epoch** ({rate:,.0f} training images/s "
+            f"Measured on this machine: about **{took(per_epoch)} per epoch** ({rate:,.0f} training images/s "
             f"on {sizes['train']:,} images, plus evaluation), so {config.epochs} epochs take about "
-            f"{_duration(total)}."
+            f"{took(total)}."
         )
         return
     from core.jobs import measure_in_background

@@ -5,6 +5,7 @@ the model download all use this one function."""
 from __future__ import annotations
 
 from ..runs.record import RunRecord, SplitMetrics
+from .report import took
 
 RARE_SHARE = 0.05  # a class under this share of the evaluated images is called out as rare
 WEAK_RECALL = 0.5
@@ -35,10 +36,6 @@ def _pct(value: float | None) -> str:
 def _with_interval(m: SplitMetrics) -> str:
     ci = f" [{m.ci_low * 100:.1f}, {m.ci_high * 100:.1f}]" if m.ci_low is not None and m.ci_high is not None else ""
     return f"{_pct(m.accuracy)}{ci}"
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def class_notes(m: SplitMetrics) -> list[str]:
@@ -89,7 +86,7 @@ def model_card(record: RunRecord) -> str:
         else "the last epoch"
     )
     lines.append(
-        f"{len(record.history)} epochs, keeping {chosen}; {_duration(record.training_seconds)} on "
+        f"{len(record.history)} epochs, keeping {chosen}; {took(record.training_seconds)} on "
         f"{record.device or '?'}{mode_text}{when}; torch {record.torch_version or '?'}, "
         f"commit {(record.git_commit or '?')[:10]}."
     )

@@ -76,18 +76,23 @@ def notmnist_section(root: Path) -> str:
             shipped = "shipped (median)" if r.median and s.seed == r.median.config.seed else "metrics only"
             lines.append(
                 f"| {r.label} | {s.seed} | {_pct(s.test_accuracy)} | {_pct(s.unseen_accuracy)} | "
-                f"{_pct(s.macro_f1)} | {_took(s.training_seconds)} | {shipped} |"
+                f"{_pct(s.macro_f1)} | {took(s.training_seconds)} | {shipped} |"
             )
     total = sum(s.training_seconds for r in rows for s in r.per_seed)
     lines += [
         "",
-        f"Training time of all {sum(len(r.per_seed) for r in rows)} runs together: {_took(total)} on this 2-core CPU.",
+        f"Training time of all {sum(len(r.per_seed) for r in rows)} runs together: {took(total)} on this 2-core CPU.",
     ]
     return "\n".join(lines)
 
 
-def _took(seconds: float | None) -> str:
-    return "—" if not seconds else f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+def took(seconds: float | None) -> str:
+    """A duration as people say it: '35 s', '24 min', '2.5 h' ('—' for none)."""
+    if not seconds:
+        return "—"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
 def sweep_section(folder: Path, root: Path) -> str:
@@ -112,7 +117,7 @@ def sweep_section(folder: Path, root: Path) -> str:
         lines.append(
             f"| {ROW_LABELS[row['row']]} | {status} | {_pct(val and val['accuracy'], 1)} | "
             f"{_pct(test and test['accuracy'], 1)}{ci} | {unseen_cell(row)} | {_pct(test and test['macro_f1'], 1)} | "
-            f"{_took(row.get('training_seconds'))} | "
+            f"{took(row.get('training_seconds'))} | "
             f"{_pct(STUDY_TEST_ACCURACY.get(row['row']), 1)} |"
         )
     if any(unseen_cell(row) == "not recomputed" for row in summary["rows"]):
@@ -132,7 +137,7 @@ def sweep_section(folder: Path, root: Path) -> str:
             f"```bash\n{sweep_command(summary, folder)}\n```",
         ]
     total = sum(row.get("training_seconds") or 0 for row in summary["rows"])
-    lines += ["", f"Training time of the finished rows together: {_took(total)} on this 2-core CPU."] if total else []
+    lines += ["", f"Training time of the finished rows together: {took(total)} on this 2-core CPU."] if total else []
     return "\n".join(lines)
 
 
