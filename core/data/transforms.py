@@ -58,7 +58,11 @@ def preprocess_faces(images: torch.Tensor, size: int) -> torch.Tensor:
     """uint8 face crops (N x 1 x h x w) -> the model's input: resized to size x size, scaled to [0, 1].
     The evaluation path of training and the live webcam both use exactly this. (Repeating to 3 channels and
     ImageNet normalisation happen exactly inside the model's first conv: core.backbones.GrayToRGBConv.)"""
-    x = images.float().div_(255.0)
+    return resize_faces(images.float().div_(255.0), size)
+
+
+def resize_faces(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Float faces in [0, 1] resized to size x size as the model sees them (antialiased when shrinking)."""
     if x.shape[-2:] != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=size < x.shape[-1])
     return x

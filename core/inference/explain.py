@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..config import EXPLAIN_METHODS
 from ..data.permutation import permute_pixels
-from ..data.transforms import BatchTransform, LetterTransform
+from ..data.transforms import BatchTransform, LetterTransform, resize_faces
 from ..errors import ConfigError
 
 METHODS = EXPLAIN_METHODS
@@ -37,10 +36,8 @@ class OnOwnGrid(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.perm is not None:
             x = permute_pixels(x, self.perm)
-        elif self.size is not None and x.shape[-1] != self.size:
-            x = F.interpolate(
-                x, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=self.size < x.shape[-1]
-            )  # fmt: skip (as preprocess_faces resizes)
+        elif self.size is not None:
+            x = resize_faces(x, self.size)  # exactly as preprocess_faces, on float pixels (gradients flow)
         return self.model(x)
 
 
