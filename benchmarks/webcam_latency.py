@@ -56,7 +56,14 @@ def camera_frames(n: int = 32, seed: int = 0) -> list[np.ndarray]:
     return frames
 
 
-def measure(detector: EmotionDetector, frames: list[np.ndarray], count: int, warmup: int) -> dict:
+def face_cam(detector: EmotionDetector, on: bool):
+    """The Live page's optional Grad-CAM overlay (a new map twice a second), or None."""
+    from core.inference.explain import FaceCam
+
+    return FaceCam(detector.model, detector.transform, detector.classes) if on else None
+
+
+def measure(detector: EmotionDetector, frames: list[np.ndarray], count: int, warmup: int, cam=None) -> dict:
     times, seen = [], []
     started = None
     for i in range(warmup + count):
@@ -65,7 +72,7 @@ def measure(detector: EmotionDetector, frames: list[np.ndarray], count: int, war
         frame = frames[i % len(frames)]
         start = time.perf_counter()
         faces = detector.process(frame)
-        draw_faces(frame, faces)
+        draw_faces(frame if cam is None else cam.on_frame(frame, faces, detector.prepare, time.time()), faces)
         if i >= warmup:
             times.append((time.perf_counter() - start) * 1000)
             seen.append(len(faces) >= 1)
@@ -96,13 +103,16 @@ def under_load(run) -> dict:
                 job.kill()
 
 
-def sessions(checkpoint: Path, n: int, frames: list[np.ndarray], count: int, warmup: int) -> list[dict]:
+def sessions(
+    checkpoint: Path, n: int, frames: list[np.ndarray], count: int, warmup: int, gradcam: bool = False
+) -> list[dict]:
     """N streams at once on one server: one shared model, one detector (tracker) and thread each."""
     shared = EmotionDetector(checkpoint)
     results: list[dict] = [{} for _ in range(n)]
 
     def stream(i: int) -> None:
-        results[i] = measure(shared.for_session(), frames, count, warmup)
+        mine = shared.for_session()
+        results[i] = measure(mine, frames, count, warmup, face_cam(mine, gradcam))
 
     threads = [threading.Thread(target=stream, args=(i,)) for i in range(n)]
     for t in threads:
@@ -119,6 +129,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=15)
     parser.add_argument("--under-load", action="store_true", help="also measure beside a running `core train`")
     parser.add_argument("--sessions", type=int, default=0, help="also measure N streams at once")
+    parser.add_argument("--gradcam", action="store_true", help="with the Live page's Grad-CAM overlay on")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -126,21 +137,24 @@ def main() -> None:
     detector = EmotionDetector(checkpoint)
     frames = camera_frames()
     result = {"checkpoint": str(checkpoint), "model": detector.config.model, "img_size": detector.config.img_size,
-              "backend": detector.backend, "frames": args.frames, "detect_every": detector.detect_every}  # fmt: skip
-    result.update(measure(detector, frames, args.frames, args.warmup))
+              "backend": detector.backend, "frames": args.frames, "detect_every": detector.detect_every,
+              "gradcam": args.gradcam}  # fmt: skip
+    result.update(measure(detector, frames, args.frames, args.warmup, face_cam(detector, args.gradcam)))
     if args.under_load:
-        loaded = under_load(lambda: measure(detector.for_session(), frames, args.frames, args.warmup))
+        loaded = under_load(lambda: measure(twin := detector.for_session(), frames, args.frames, args.warmup,
+                                            face_cam(twin, args.gradcam)))  # fmt: skip
         result.update(fps_under_load=loaded["fps"], p95_ms_under_load=loaded["p95_ms"],
                       median_ms_under_load=loaded["median_ms"])  # fmt: skip
     if args.sessions:
-        per = sessions(checkpoint, args.sessions, frames, args.frames, args.warmup)
+        per = sessions(checkpoint, args.sessions, frames, args.frames, args.warmup, args.gradcam)
         result.update(sessions=args.sessions, fps_per_session=min(r["fps"] for r in per),
                       p95_ms_sessions=max(r["p95_ms"] for r in per))  # fmt: skip
     if args.json:
         print(json.dumps(result))
         return
     print(f"{checkpoint} ({result['model']}, {result['img_size']} px) on {result['backend']}, "
-          f"{args.frames} frames 640x480, the cascade every {result['detect_every']} frames")  # fmt: skip
+          f"{args.frames} frames 640x480, the cascade every {result['detect_every']} frames"
+          + (", Grad-CAM overlay on" if args.gradcam else ""))  # fmt: skip
     print(f"idle:       {result['fps']:6.1f} frames/s, median {result['median_ms']:.1f} ms, p95 {result['p95_ms']:.1f} "
           f"ms; the face found in {result['frames_with_a_face']:.1%} of frames")  # fmt: skip
     if args.under_load:

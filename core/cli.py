@@ -488,40 +488,72 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     from .data.cache import load_split
     from .data.tasks import get_task
+    from .runs.checkpoint import write_record
     from .runs.record import read_record
-    from .study.explanations import explain_files, split_figures
+    from .study.explanations import class_maps, explain_files, split_figures
 
-    if not args.images and not args.faithfulness:
-        raise ConfigError("give image files to explain, or --faithfulness N (or both)")
-    if args.faithfulness is not None and args.faithfulness < 1:
-        raise ConfigError("--faithfulness must be at least 1 image")
+    for flag, value in (("--faithfulness", args.faithfulness), ("--by-class", args.by_class)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{flag} must be at least 1 image")
+    if not args.images and not args.faithfulness and not args.by_class:
+        raise ConfigError("give image files to explain, or --faithfulness N or --by-class N (or both)")
     record = read_record(args.checkpoint)
+    if args.by_class and record.task != "fer":
+        raise ConfigError(f"--by-class is for emotion (fer) models; {args.checkpoint} is a {record.task} model")
+    if args.record and not (args.faithfulness or args.by_class):
+        raise ConfigError("--record stores the figures of --faithfulness N or --by-class N; give one of them")
     output: dict[str, Any] = {"checkpoint": str(args.checkpoint), "method": args.method}
     results, errors = explain_files(args.checkpoint, args.images, args.method, args.target, Path(args.out))
     output["images"] = results
     for line in errors:
         log.error("error: %s", line)
-    if args.faithfulness:
-        spec = get_task(record.task).spec
-        split = load_split(spec, args.data or record.data.source or None, "test")
+    split = None
+    if args.faithfulness or args.by_class:
+        split = load_split(get_task(record.task).spec, args.data or record.data.source or None, "test")
+    if args.faithfulness and split is not None:
         output.update(split_figures(args.checkpoint, split, args.faithfulness, args.method))
+    if args.by_class and split is not None:
+        from tqdm import tqdm
+
+        with tqdm(total=min(args.by_class, len(split)), desc=f"maps by class ({args.method})", unit="face",
+                  leave=False, disable=args.json or None) as bar:  # fmt: skip
+            output["by_class"] = class_maps(args.checkpoint, split, args.by_class, args.method,
+                                            progress=lambda done, _: bar.update(done - bar.n))  # fmt: skip
+    if args.record:
+        stored = dict(record.explanations or {})
+        if args.faithfulness:
+            figures = {k: v for k, v in output.items() if k not in ("images", "by_class", "checkpoint")}
+            stored["split"] = {**stored.get("split", {}), args.method: {**figures, "source": split and split.source}}
+        if args.by_class:
+            block = {k: v for k, v in output["by_class"].items() if k != "checkpoint"}
+            stored["by_class"] = {**stored.get("by_class", {}), args.method: block}
+        record.explanations = stored
+        write_record(args.checkpoint, record)
+        log.info("wrote the figures into %s/meta.json", args.checkpoint)
     if args.json:
         print(json.dumps(output))
-    else:
-        for item in results:
-            for face in item["explained"]:
-                where = f" face at {face['box']}" if face["box"] else ""
-                print(f"{item['file']}{where}: {face['label']} (explaining {face['target']}) -> {face['overlay']}")
-        if args.faithfulness:
-            m = output["morans_i"]
-            drops = f"by {output['deletion_drop']:.3f}, 10 % random pixels by {output['random_drop']:.3f}"
-            print(
-                f"over {output['n']} test images ({args.method}): deleting the 10 % most-attributed pixels lowers "
-                f"the true class {drops}; Moran's I {m['mean']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
-            )
-            if "ink_share" in output:
-                ink = output["ink_share"]
-                print(f"share of relevance on the ink {ink['mean']:.3f} [{ink['ci_low']:.3f}, {ink['ci_high']:.3f}]")
+        return 1 if errors else 0
+    for item in results:
+        for face in item["explained"]:
+            where = f" face at {face['box']}" if face["box"] else ""
+            print(f"{item['file']}{where}: {face['label']} (explaining {face['target']}) -> {face['overlay']}")
+    if args.faithfulness:
+        m = output["morans_i"]
+        drops = f"by {output['deletion_drop']:.3f}, 10 % random pixels by {output['random_drop']:.3f}"
+        print(
+            f"over {output['n']} test images ({args.method}): deleting the 10 % most-attributed pixels lowers "
+            f"the true class {drops}; Moran's I {m['mean']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
+        )
+        if "ink_share" in output:
+            ink = output["ink_share"]
+            print(f"share of relevance on the ink {ink['mean']:.3f} [{ink['ci_low']:.3f}, {ink['ci_high']:.3f}]")
+    if args.by_class:
+        block = output["by_class"]
+        area = block["area"]
+        print(f"share of relevance ({args.method}, {block['n']} test faces; a flat map: eyes {area['eyes']:.0%}, "
+              f"mouth {area['mouth']:.0%})")  # fmt: skip
+        for name, row in block["classes"].items():
+            print(f"  {name:<10} eyes {row['eyes']['mean']:.1%}  mouth {row['mouth']['mean']:.1%}  ({row['n']} faces)")
     return 1 if errors else 0
 
 
@@ -669,7 +701,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="also over the first N test images: deletion_drop (10 %% most-attributed pixels deleted) against "
         "random_drop, Moran's I and the share on the ink",
     )  # fmt: skip
-    ex_options.add_argument("--data", help="data source for --faithfulness (default: the checkpoint's)")
+    ex_options.add_argument(
+        "--by-class", type=int, metavar="N",
+        help="emotion models: over the first N test faces, the mean map per emotion and its share in the eyes "
+        "and the mouth (use --method gradcam for the last stage)",
+    )  # fmt: skip
+    ex_options.add_argument("--record", action="store_true",
+                            help="store the --faithfulness / --by-class figures in the run's meta.json "
+                            "(the README and the app show them)")  # fmt: skip
+    ex_options.add_argument("--data", help="data source for --faithfulness / --by-class (default: the checkpoint's)")
     ex_options.add_argument("--json", action="store_true", help="print one JSON object")
     ex.set_defaults(func=cmd_explain)
 

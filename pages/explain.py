@@ -52,7 +52,19 @@ def letter_maps(source: str, split: str, index: int, method: str) -> dict:
     return out
 
 
-letters_tab, weights_tab, errors_tab = st.tabs(["Letters", "MLP weights and invariance", "Mistakes"])
+def png_bytes(picture: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(picture).save(out, format="PNG")
+    return out.getvalue()
+
+
+letters_tab, weights_tab, faces_tab, errors_tab = st.tabs(
+    ["Letters", "MLP weights and invariance", "Faces", "Mistakes"]
+)
 with letters_tab:
     data = notmnist_split("test")
     c1, c2 = st.columns([1, 3])
@@ -61,9 +73,12 @@ with letters_tab:
     index = c2.slider("Test image", 0, len(data) - 1, 0, key="explain_index")
     maps = letter_maps(data.source, data.split, index, method)
     st.caption(f"Test image {index:,} of `{data.source}`: a **{data.classes[int(data.labels[index])]}**.")
-    for column, (label, shown) in zip(st.columns(len(maps)), maps.items()):
+    for i, (column, (label, shown)) in enumerate(zip(st.columns(len(maps)), maps.items())):
         column.image(shown["picture"], caption=f"{label}: {shown['label']} ({shown['p']:.0%}); {shown['method']}, "
                      f"Moran's I {shown['moran']:.2f}", width="stretch")  # fmt: skip
+        column.download_button("Download", png_bytes(shown["picture"]), key=f"letter-map-{i}", mime="image/png",
+                               file_name=f"test{index}-{MODELS[label]}-{shown['method']}.png",
+                               icon=":material/download:")  # fmt: skip
     st.markdown(
         "**Moran's I** measures whether relevant pixels come in patches of neighbours (near 1) or are scattered "
         "(near 0). `python -m core explain RUN --faithfulness 200` gives it over the test split with its "
@@ -99,6 +114,11 @@ with weights_tab:
         diff = (original.for_permuted_inputs(transform.perm)(permute_pixels(x, transform.perm)) - original(x)).abs()
     st.success(f"Invariance, exactly: the original MLP with its first-layer columns permuted gives on 256 permuted "
                f"test images what it gives on the originals (largest logit difference {diff.max():.1e}).")  # fmt: skip
+
+with faces_tab:
+    from ui.explain_faces import faces_panel
+
+    faces_panel(attribution_lock(), png_bytes)
 
 with errors_tab:
     from ui.explain_gallery import mistakes_gallery

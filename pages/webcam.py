@@ -30,9 +30,14 @@ from ui.common import emotion_detector, emotion_models, model_card_panel
 log = logging.getLogger(__name__)
 
 
-def make_frame_callback(detector: EmotionDetector, results: queue.Queue) -> Callable[[av.VideoFrame], av.VideoFrame]:
+def make_frame_callback(
+    detector: EmotionDetector, results: queue.Queue, overlay: dict | None = None
+) -> Callable[[av.VideoFrame], av.VideoFrame]:
     """The video thread's work on each frame: faces found, read and drawn; the reading leaves through `results`
-    (the newest few kept). No st.* in here: it runs outside the script thread."""
+    (the newest few kept). `overlay["cam"]`, when set (a core.inference.explain.FaceCam), blends the largest
+    face's Grad-CAM map into its box, a new map twice a second. No st.* in here: it runs outside the script
+    thread."""
+    overlay = {} if overlay is None else overlay
 
     stamps: deque[float] = deque()  # when the frames of the last 2 s were done (all of them, read or not)
     durations: deque[float] = deque(maxlen=30)
@@ -41,8 +46,9 @@ def make_frame_callback(detector: EmotionDetector, results: queue.Queue) -> Call
         image = frame.to_ndarray(format="bgr24")
         start = time.perf_counter()
         faces = detector.process(image)
-        annotated = draw_faces(image, faces)
         now = time.time()
+        cam = overlay.get("cam")
+        annotated = draw_faces(image if cam is None else cam.on_frame(image, faces, detector.prepare, now), faces)
         durations.append((time.perf_counter() - start) * 1000)
         stamps.append(now)
         while now - stamps[0] > 2.0:
@@ -58,6 +64,13 @@ def make_frame_callback(detector: EmotionDetector, results: queue.Queue) -> Call
         return av.VideoFrame.from_ndarray(annotated, format="bgr24")
 
     return video_frame_callback
+
+
+def face_cam(detector: EmotionDetector):
+    """A Grad-CAM overlay on the detector's model (its own copy of the weights: Captum hooks into it)."""
+    from core.inference.explain import FaceCam
+
+    return FaceCam(detector.model, detector.transform, detector.classes)
 
 
 def rtc_configuration() -> dict:
@@ -104,6 +117,16 @@ def live_video(model_dir: Path) -> None:
         st.session_state.webcam_model = str(model_dir)
         st.session_state.webcam_detector = emotion_detector(model_dir)
     results: queue.Queue = st.session_state.setdefault("webcam_results", queue.Queue(maxsize=8))
+    # read by the video thread on every frame, so the switch works while the video runs
+    overlay: dict = st.session_state.setdefault("webcam_overlay", {})
+    if st.toggle("Show where it looks (Grad-CAM on the largest face, a new map twice a second)",
+                 key="webcam_gradcam"):  # fmt: skip
+        if overlay.get("for") != str(model_dir):
+            overlay["cam"] = face_cam(st.session_state.webcam_detector)
+            overlay["for"] = str(model_dir)
+    else:
+        overlay.pop("cam", None)
+        overlay.pop("for", None)
     video, panel = st.columns([3, 2])
     with video:
         ctx = webrtc_streamer(
@@ -111,7 +134,7 @@ def live_video(model_dir: Path) -> None:
             mode=WebRtcMode.SENDRECV,
             rtc_configuration=rtc_configuration(),
             media_stream_constraints={"video": True, "audio": False},
-            video_frame_callback=make_frame_callback(st.session_state.webcam_detector, results),
+            video_frame_callback=make_frame_callback(st.session_state.webcam_detector, results, overlay),
             async_processing=True,
         )
     with panel:

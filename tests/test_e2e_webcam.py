@@ -25,6 +25,11 @@ COUNT_BOX_PIXELS = """(video) => {
   }
   return n;
 }"""
+# Pixels of the Grad-CAM overlay's heat colours (inferno's purples and magentas); the box colours never have
+# them, and the photo few (counted without the overlay first).
+COUNT_HEAT_PIXELS = COUNT_BOX_PIXELS.replace(
+    "(g > 200 && r < 90 && b < 90) || (r > 200 && g > 150 && g < 235 && b < 90)", "r > g + 40 && b > g + 20"
+)
 
 
 @pytest.fixture
@@ -78,6 +83,10 @@ def test_live_webcam_round_trip_in_chromium(app_server, tmp_path):
             page.wait_for_selector(COMPONENT, timeout=60_000)
             clicks = []
             for cycle in range(CYCLES):
+                overlay = cycle == CYCLES - 1  # the last cycle with the Grad-CAM overlay switched on
+                if overlay:
+                    page.get_by_text("Show where it looks").click()
+                    page.wait_for_timeout(2000)  # the rerun
                 clicks.append(start_and_wait_for_faces(page))
                 # the first processed frames may be the camera's start-up frames, with no face in them yet
                 page.wait_for_function(FACE_LABEL_SHOWN, timeout=20_000)
@@ -96,6 +105,16 @@ def test_live_webcam_round_trip_in_chromium(app_server, tmp_path):
                     pixels = frame.locator("video").last.evaluate(COUNT_BOX_PIXELS)
                     time.sleep(0.3)
                 assert pixels >= 50, f"cycle {cycle}: no box drawn in the returned video"
+                heat = frame.locator("video").last.evaluate(COUNT_HEAT_PIXELS)
+                if cycle == 0:
+                    without = heat
+                deadline = time.time() + 15
+                while overlay and time.time() < deadline and heat < without + 500:
+                    heat = frame.locator("video").last.evaluate(COUNT_HEAT_PIXELS)
+                    time.sleep(0.3)
+                if overlay:
+                    assert heat >= without + 500, f"no Grad-CAM overlay: {heat} heat pixels, {without} without it"
+                    page.screenshot(path=str(tmp_path / "webcam-gradcam.png"))
                 if cycle == 0:
                     page.screenshot(path=str(tmp_path / "webcam.png"))
                 page.frame_locator(COMPONENT).get_by_role("button", name="STOP").click(timeout=20_000)

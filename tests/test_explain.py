@@ -81,3 +81,68 @@ def test_explain_command_writes_overlays_and_refuses_bad_input_in_one_line(tmp_p
     assert "give image files to explain, or --faithfulness N" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["explain", checkpoint, "x.png", "--method", "lime"])
+
+
+def test_maps_by_emotion_on_real_faces_share_their_relevance_out_of_one(fer_data):
+    from core.inference.explain import FACE_REGIONS, region_area
+    from core.study.explanations import class_maps
+
+    split = fer_data["test"].head(96)
+    block = class_maps(BEST_FER, split, method="saliency", batch=40)
+    assert block["n"] == 96 and sum(row["n"] for row in block["classes"].values()) == 96
+    for name, row in block["classes"].items():
+        assert 0 < row["eyes"]["mean"] < 1 and 0 < row["mouth"]["mean"] < 1, name
+        assert row["eyes"]["mean"] + row["mouth"]["mean"] < 1
+        assert np.asarray(row["map"]).shape == (24, 24) and np.asarray(row["map"]).max() == 1.0
+        assert np.asarray(row["face"]).shape == (24, 24)
+    assert block["area"]["eyes"] == region_area(FACE_REGIONS["eyes"]) > 0.1
+    # the faces are real: the mean face is darker in the eye band than on the forehead above it
+    face = np.mean([np.asarray(r["face"]) for r in block["classes"].values()], axis=0)
+    assert face[8:11].mean() > face[2:4].mean() - 40 and face[8:11, 4:20].mean() < face[3:5, 8:16].mean()
+
+
+def test_explain_records_its_figures_in_the_run_and_refuses_bad_flags_in_one_line(tmp_path, capsys, notmnist_dir):
+    import shutil
+
+    from core.runs.record import read_record
+
+    run = tmp_path / "cnn"
+    shutil.copytree(LETTERS / "cnn-original-s1", run)
+    before = read_record(run)
+    assert main(["explain", str(run), "--faithfulness", "64", "--method", "saliency", "--record",
+                 "--data", str(notmnist_dir)]) == 0  # fmt: skip
+    after = read_record(run)
+    figures = after.explanations["split"]["saliency"]
+    assert figures["n"] == 64 and 0 <= figures["morans_i"]["ci_low"] <= figures["morans_i"]["mean"]
+    assert after.metrics == before.metrics and after.weights_sha256 == before.weights_sha256
+    capsys.readouterr()
+    assert main(["explain", str(run), "--by-class", "50"]) == 2
+    assert "--by-class is for emotion (fer) models" in capsys.readouterr().err
+    assert main(["explain", str(run), "x.png", "--record"]) == 2
+    assert "--record stores the figures of --faithfulness N or --by-class N" in capsys.readouterr().err
+    assert main(["explain", str(run), "--faithfulness", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--faithfulness must be at least 1 image" in err and err.count("\n") == 1
+
+
+def test_the_live_grad_cam_overlay_is_made_at_a_reduced_rate_and_drawn_only_in_the_face_box():
+    from core.inference.emotions import EmotionDetector
+    from core.inference.explain import FaceCam
+    from tests.fake_camera import face_frame
+
+    detector = EmotionDetector(BEST_FER)
+    cam = FaceCam(detector.model, detector.transform, detector.classes, interval=0.5)
+    frame = face_frame()
+    faces = detector.process(frame)
+    assert faces
+    shown = cam.on_frame(frame, faces, detector.prepare, now=100.0)
+    x, y, w, h = max(faces, key=lambda f: f.box[2] * f.box[3]).box
+    changed = np.any(shown != frame, axis=2)
+    assert changed[y : y + h, x : x + w].mean() > 0.5 and changed.sum() == changed[y : y + h, x : x + w].sum()
+    first = cam.heat.copy()
+    assert not cam.update(detector.prepare(frame[y : y + h, x : x + w, 0]), "happy", now=100.2)  # not due yet
+    assert cam.update(detector.prepare(frame[y : y + h, x : x + w, 0]), "sad", now=100.6)
+    assert cam.heat.shape == first.shape and not np.array_equal(cam.heat, first)
+    # the shared model is left as it was: Captum's hooks sit on the private copy
+    assert not detector.model._forward_hooks and all(not m._forward_hooks for m in detector.model.modules())
+    assert cam.on_frame(frame, [], detector.prepare, now=101.0) is frame

@@ -9,6 +9,8 @@ permuted input's attribution back through the inverse permutation: both models' 
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,7 +64,7 @@ class Attribution:
 
 def attribute(
     model: nn.Module, transform: BatchTransform, images_u8: torch.Tensor, method: str = "saliency",
-    targets: torch.Tensor | None = None,
+    targets: torch.Tensor | None = None, chunk: int = 64,
 ) -> Attribution:  # fmt: skip
     """Maps for uint8 images (N x 1 x H x W at the decoded size), explaining `targets` (default: the predicted
     class). Values are relevance magnitudes, so maps of different models compare on one scale after
@@ -71,6 +73,13 @@ def attribute(
 
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if len(images_u8) > chunk:  # bounded memory for a whole test split: integrated gradients makes 32 copies
+        parts = [attribute(model, transform, images_u8[i : i + chunk], method,
+                           None if targets is None else targets[i : i + chunk], chunk)
+                 for i in range(0, len(images_u8), chunk)]  # fmt: skip
+        return Attribution(
+            *(np.concatenate([getattr(p, f) for p in parts]) for f in ("maps", "probabilities", "targets"))
+        )
     model.eval()
     net = OnOwnGrid(model, transform).eval()
     x = images_u8.float() / 255.0
@@ -82,7 +91,7 @@ def attribute(
         maps = Saliency(net).attribute(x, target=target, abs=True)
     elif method == "integrated-gradients":
         maps = IntegratedGradients(net).attribute(x, baselines=torch.zeros_like(x), target=target, n_steps=32,
-                                                  internal_batch_size=64).abs()  # fmt: skip
+                                                  internal_batch_size=max(len(x), 256)).abs()  # fmt: skip
     elif method == "occlusion":
         side = x.shape[-1]
         window = max(2, side // 7)
@@ -157,3 +166,90 @@ def overlay(image_u8: np.ndarray, relevance: np.ndarray, scale: int = 8) -> np.n
     coloured = cv2.cvtColor(cv2.applyColorMap(heat, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
     base = cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)
     return cv2.addWeighted(base, 0.45, coloured, 0.55, 0)
+
+
+# The eye band and the mouth of FER-2013's aligned 48x48 faces, as (top, bottom, left, right) pixel bounds: read
+# off the test split's mean face (eyes at rows 15-21, brows just above; the mouth at rows 36-41) with a margin.
+FACE_REGIONS = {"eyes": (12, 24, 6, 42), "mouth": (32, 44, 13, 35)}
+
+
+def region_shares(maps: np.ndarray, regions: dict[str, tuple[int, int, int, int]], side: int = 48) -> dict:
+    """Per map, the share of its (normalised) relevance inside each region; regions are given on a side x side
+    face and scaled to the maps' own size."""
+    h, w = maps.shape[1:]
+    shares = normalised(maps)
+    out = {}
+    for name, (top, bottom, left, right) in regions.items():
+        rows = slice(round(top * h / side), round(bottom * h / side))
+        cols = slice(round(left * w / side), round(right * w / side))
+        out[name] = shares[:, rows, cols].sum(axis=(1, 2))
+    return out
+
+
+def region_area(region: tuple[int, int, int, int], side: int = 48) -> float:
+    """The share of the face a region covers: what a map that is flat everywhere would put there."""
+    top, bottom, left, right = region
+    return (bottom - top) * (right - left) / side**2
+
+
+class FaceCam:
+    """Grad-CAM of the largest face for the live video, at a reduced rate so the webcam keeps its frame rate: at
+    most one map every `interval` seconds, drawn on every frame inside the face's current box. It works on a
+    private copy of the model (Captum hooks into the model it explains; the shared one is left alone)."""
+
+    def __init__(self, model: nn.Module, transform: BatchTransform, classes: list[str], interval: float = 0.5):
+        from captum.attr import LayerGradCam
+
+        private = copy.deepcopy(model).float().eval()
+        self.net = OnOwnGrid(private, transform).eval()
+        self.cam = LayerGradCam(self.net, last_stage(private))
+        self.classes = classes
+        self.interval = interval
+        self.heat: np.ndarray | None = None  # uint8, on the crop's grid
+        self._last = -float("inf")
+
+    def update(self, crop_u8: np.ndarray, label: str, now: float) -> bool:
+        """A new map for this face crop (decoded size) explaining `label`, if one is due; True when made."""
+        if now - self._last < self.interval:
+            return False
+        from captum.attr import LayerAttribution
+
+        self._last = now
+        x = torch.from_numpy(np.array(crop_u8, dtype=np.float32))[None, None] / 255.0
+        target = self.classes.index(label)
+        cam = self.cam.attribute(x.requires_grad_(True), target=target, relu_attributions=True)
+        cam = LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), interpolate_mode="bilinear")[0, 0].detach()
+        top = float(cam.max())
+        self.heat = np.zeros(cam.shape, np.uint8) if top <= 0 else (255 * cam / top).numpy().astype(np.uint8)
+        return True
+
+    def draw(self, frame_bgr: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The frame with the latest map blended into `box` (a copy; the frame itself if there is no map yet)."""
+        import cv2
+
+        if self.heat is None:
+            return frame_bgr
+        x, y, w, h = box
+        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, frame_bgr.shape[1]), min(y + h, frame_bgr.shape[0])
+        if x1 <= x0 or y1 <= y0:
+            return frame_bgr
+        heat = cv2.applyColorMap(cv2.resize(self.heat, (w, h), interpolation=cv2.INTER_LINEAR), cv2.COLORMAP_INFERNO)
+        out = frame_bgr.copy()
+        patch = heat[y0 - y : y1 - y, x0 - x : x1 - x]
+        out[y0:y1, x0:x1] = cv2.addWeighted(out[y0:y1, x0:x1], 0.5, patch, 0.5, 0)
+        return out
+
+    def on_frame(self, frame_bgr: np.ndarray, faces: list, prepare: Callable[[np.ndarray], np.ndarray],
+                 now: float) -> np.ndarray:  # fmt: skip
+        """The frame with the largest face's map in its box (a map made now if one is due); faces are
+        core.inference.emotions.Face, `prepare` the detector's crop -> model image."""
+        if not faces:
+            return frame_bgr
+        face = max(faces, key=lambda f: f.box[2] * f.box[3])
+        x, y, w, h = face.box
+        if self.heat is None or now - self._last >= self.interval:
+            from .faces import to_gray
+
+            gray = to_gray(frame_bgr, "bgr")  # as the detector's crops are taken
+            self.update(prepare(gray[y : y + h, x : x + w]), face.label, now)
+        return self.draw(frame_bgr, face.box)

@@ -112,6 +112,7 @@ class RunRecord:
     global_batch: int | None = None  # images per optimiser step over all processes
     runtime: dict[str, Any] | None = None  # precision and memory layout trained in, and why (core.inference.modes)
     calibration: dict[str, Any] | None = None  # fitted after training (core.inference.calibration), with its report
+    explanations: dict[str, Any] | None = None  # measured after training (`core explain --record`): figures of maps
     extra: dict[str, Any] = field(default_factory=dict)  # fields this version does not know, kept on rewrite
     path: Path | None = field(default=None, compare=False)  # the run folder it was read from
 
@@ -166,6 +167,8 @@ class RunRecord:
             body["runtime"] = self.runtime
         if self.calibration is not None:
             body["calibration"] = self.calibration
+        if self.explanations is not None:
+            body["explanations"] = self.explanations
         return {**body, **self.extra}
 
 
@@ -307,6 +310,7 @@ KNOWN = {
     "global_batch",
     "runtime",
     "calibration",
+    "explanations",
 }
 
 
@@ -371,6 +375,7 @@ def record_from_dict(meta: Any, file: Path) -> RunRecord:
         global_batch=f.whole(meta, "global_batch", "global_batch", 1, required=False),
         runtime=_runtime(f, meta),
         calibration=f.obj(meta, "calibration", "calibration", required=False),
+        explanations=f.obj(meta, "explanations", "explanations", required=False),
         extra={k: v for k, v in meta.items() if k not in KNOWN},
     )
 

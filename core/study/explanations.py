@@ -19,9 +19,19 @@ from ..data.sources import ImageSplit
 from ..data.tasks import batch_transform
 from ..engine.metrics import bootstrap_ci
 from ..errors import ConfigError
-from ..inference.explain import attribute, deletion_drops, ink_share, morans_i, overlay
+from ..inference.explain import (
+    FACE_REGIONS,
+    attribute,
+    deletion_drops,
+    ink_share,
+    morans_i,
+    normalised,
+    overlay,
+    region_area,
+    region_shares,
+)
 from ..runs.checkpoint import load_checkpoint
-from ..runs.record import read_record
+from ..runs.record import RunRecord, read_record
 
 # What deleted pixels become: the letters' background is black; a face's pixel becomes mid-gray.
 FILL = {"notmnist": 0, "fer": 128}
@@ -55,6 +65,71 @@ def split_figures(checkpoint: str | Path, split: ImageSplit, n: int, method: str
     return out
 
 
+def class_maps(
+    checkpoint: str | Path, split: ImageSplit, n: int | None = None, method: str = "gradcam", batch: int = 128,
+    progress: Callable[[int, int], None] | None = None, side: int = 24,
+) -> dict[str, Any]:  # fmt: skip
+    """Per emotion, over the first n faces of a split (all by default), each map explaining the face's true
+    class: the mean map and the mean face (both `side` x `side`, for figures) and the share of relevance in the
+    eye band and the mouth (FACE_REGIONS, with 95 % intervals, beside the share a flat map would give)."""
+    import cv2
+
+    model, record = load_checkpoint(checkpoint)
+    transform = batch_transform(record.config)
+    count = len(split.images) if n is None else min(n, len(split.images))
+    maps = []
+    for start in range(0, count, batch):
+        end = min(start + batch, count)
+        maps.append(
+            normalised(attribute(model, transform, split.images[start:end], method, split.labels[start:end]).maps)
+        )
+        if progress is not None:
+            progress(min(start + batch, count), count)
+    all_maps, labels = np.concatenate(maps), split.labels[:count].numpy()  # one class per face
+    shares = region_shares(all_maps, FACE_REGIONS, side=all_maps.shape[-1])
+    faces = split.images[:count, 0].float().numpy()
+    classes: dict[str, Any] = {}
+    for index, name in enumerate(record.classes):
+        mine = labels == index
+        if not mine.any():
+            continue
+        mean_map = cv2.resize(all_maps[mine].mean(0), (side, side), interpolation=cv2.INTER_AREA)
+        mean_face = cv2.resize(faces[mine].mean(0), (side, side), interpolation=cv2.INTER_AREA)
+        classes[name] = {
+            "n": int(mine.sum()),
+            **{region: _mean_ci(values[mine]) for region, values in shares.items()},
+            "map": np.round(mean_map / max(float(mean_map.max()), 1e-12), 3).tolist(),
+            "face": np.round(mean_face).astype(int).tolist(),
+        }
+    return {
+        "checkpoint": str(checkpoint),
+        "method": method,
+        "n": count,
+        "source": split.source,
+        "regions": {name: list(box) for name, box in FACE_REGIONS.items()},
+        "area": {name: region_area(box) for name, box in FACE_REGIONS.items()},
+        "classes": classes,
+    }
+
+
+def explain_crops(
+    model: nn.Module, record: RunRecord, found: list[tuple[Box | None, np.ndarray]], method: str,
+    target: str | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Each crop (a letter, or a face with its box) explained: the overlay picture (RGB), the class explained,
+    the predicted label and the probabilities."""
+    transform = batch_transform(record.config)
+    wanted = None if target is None else torch.tensor([record.classes.index(target)])
+    out = []
+    for box, crop in found:
+        a = attribute(model, transform, torch.from_numpy(np.array(crop, dtype=np.uint8))[None, None], method, wanted)
+        probabilities = {c: float(p) for c, p in zip(record.classes, a.probabilities[0])}
+        out.append({"box": None if box is None else list(box), "target": record.classes[int(a.targets[0])],
+                    "label": max(probabilities, key=lambda c: probabilities[c]), "probabilities": probabilities,
+                    "picture": overlay(crop, a.maps[0])})  # fmt: skip
+    return out
+
+
 def explain_files(
     checkpoint: str | Path, files: list[str], method: str, target: str | None, out_dir: Path
 ) -> tuple[list[dict[str, Any]], list[str]]:
@@ -64,56 +139,92 @@ def explain_files(
         raise ConfigError(f"--target {target!r} is not one of this model's classes: {', '.join(record.classes)}")
     if not files:
         return [], []
-    transform = batch_transform(record.config)
     out_dir.mkdir(parents=True, exist_ok=True)
     results, errors = [], []
-    model, crops = _letter_crops(checkpoint) if record.task == "notmnist" else _face_crops(checkpoint)
+    model, crops = letter_crops(checkpoint) if record.task == "notmnist" else face_crops(checkpoint)
     for file in files:
         try:
-            found = crops(file)
+            found = crops(open_image(file))
         except Exception as exc:  # noqa: BLE001 - ImageLoadError and friends: one line, the others go on
             errors.append(f"{file}: {exc}")
             continue
         faces = []
-        for i, (box, crop) in enumerate(found):
-            images = torch.from_numpy(np.array(crop, dtype=np.uint8))[None, None]
-            wanted = None if target is None else torch.tensor([record.classes.index(target)])
-            a = attribute(model, transform, images, method, wanted)
-            suffix = "" if box is None else f"-face{i + 1}"
+        for i, face in enumerate(explain_crops(model, record, found, method, target)):
+            suffix = "" if face["box"] is None else f"-face{i + 1}"
             path = out_dir / f"{Path(file).stem}{suffix}-{method}.png"
-            Image.fromarray(overlay(crop, a.maps[0])).save(path)
-            probabilities = {c: float(p) for c, p in zip(record.classes, a.probabilities[0])}
-            faces.append({"box": None if box is None else list(box), "target": record.classes[int(a.targets[0])],
-                          "label": max(probabilities, key=lambda c: probabilities[c]), "probabilities": probabilities,
-                          "overlay": str(path)})  # fmt: skip
+            Image.fromarray(face.pop("picture")).save(path)
+            faces.append({**face, "overlay": str(path)})
         results.append({"file": file, "explained": faces})
     return results, errors
 
 
-Crops = Callable[[str], list[tuple[tuple[int, int, int, int] | None, np.ndarray]]]
+Box = tuple[int, int, int, int]
+Crops = Callable[[Image.Image], list[tuple[Box | None, np.ndarray]]]
 
 
-def _letter_crops(checkpoint: str | Path) -> tuple[nn.Module, Crops]:
-    """The model, and a file -> the letter as it sees it (inverted if dark-on-light, cropped), as `predict`."""
+def letter_crops(checkpoint: str | Path) -> tuple[nn.Module, Crops]:
+    """The model, and an image -> the letter as it sees it (inverted if dark-on-light, cropped), as `predict`."""
     from ..inference.letters import LetterClassifier
 
     classifier = LetterClassifier(checkpoint)
-    return classifier.model, lambda file: [(None, classifier.prepare(open_image(file)))]
+    return classifier.model, lambda image: [(None, classifier.prepare(image))]
 
 
-def _face_crops(checkpoint: str | Path) -> tuple[nn.Module, Crops]:
-    """The model, and a file -> every face the detector finds, framed and decoded as the webcam and `predict`."""
+def face_crops(checkpoint: str | Path) -> tuple[nn.Module, Crops]:
+    """The model, and an image -> every face the detector finds, framed and decoded as the webcam and `predict`."""
     from ..inference.emotions import EmotionDetector
     from ..inference.faces import square_box, to_gray
 
     detector = EmotionDetector(checkpoint, backend="torch")
 
-    def crops(file: str) -> list[tuple[tuple[int, int, int, int] | None, np.ndarray]]:
-        gray = to_gray(to_rgb_array(open_image(file)), "rgb")
-        out: list[tuple[tuple[int, int, int, int] | None, np.ndarray]] = []
+    def crops(image: Image.Image) -> list[tuple[Box | None, np.ndarray]]:
+        gray = to_gray(to_rgb_array(image), "rgb")
+        out: list[tuple[Box | None, np.ndarray]] = []
         for box in detector.finder.find(gray):
             x, y, w, h = square_box(box, gray.shape, detector.margin, detector.shift_y)
             out.append(((x, y, w, h), detector.prepare(gray[y : y + h, x : x + w])))
         return out
 
     return detector.model, crops
+
+
+LOCALITY_METHODS = ("saliency", "integrated-gradients")  # what `core explain --record` is run with for the README
+
+
+def locality_rows(notmnist_root: Path) -> list[dict[str, Any]]:
+    """The recorded map figures (`core explain --faithfulness N --record`) of each letter model's median seed."""
+    from .notmnist_summary import collect_runs, comparison_rows
+
+    rows = []
+    for row in comparison_rows(collect_runs(notmnist_root)):
+        run = row.median
+        split = (run.explanations or {}).get("split", {}) if run else {}
+        if run and split:
+            rows.append({"label": row.label, "run": run.name, "split": split})
+    return rows
+
+
+def letters_side_by_side(notmnist_root: Path, letters: str = "ACGJ", method: str = "integrated-gradients"):
+    """Bundled test letters (never trained on) and each letter model's map of them, on the letter's own grid:
+    (pictures as rows of RGB arrays, column titles, row titles); None without models."""
+    from ..data.cache import load_split
+    from ..data.notmnist import SPEC
+    from .notmnist_summary import collect_runs, comparison_rows
+
+    models = [(row.label, row.median.path) for row in comparison_rows(collect_runs(notmnist_root)) if row.median]
+    if not models:
+        return None
+    split = load_split(SPEC, "bundled", "test")
+    chosen = [int((split.labels == split.classes.index(c)).nonzero()[0]) for c in letters if c in split.classes]
+    images = split.images[chosen]
+    plain = [np.repeat(np.repeat(img[0].numpy(), 5, 0), 5, 1) for img in images]
+    rows: list[list[np.ndarray]] = [[np.stack([p] * 3, -1)] for p in plain]
+    titles: list[list[str]] = [[] for _ in chosen]
+    for _, path in models:
+        model, record = load_checkpoint(path)  # type: ignore[arg-type]
+        a = attribute(model, batch_transform(record.config), images, method)
+        for i, picture in enumerate(a.maps):
+            rows[i].append(overlay(images[i, 0].numpy(), picture, scale=5))
+            titles[i].append(record.classes[int(a.targets[i])])
+    row_titles = [f"{split.classes[int(split.labels[c])]} → {' '.join(t)}" for c, t in zip(chosen, titles)]
+    return rows, ["the letter"] + [label for label, _ in models], row_titles

@@ -14,6 +14,9 @@ from .sweep import by_completeness, find_sweeps, read_sweep
 FIGURES_DIR = Path("docs") / "figures"
 FREEZE_FIGURE = "freeze-depths.png"
 CONFUSION_FIGURE = "best-emotion-model-confusion.png"
+LOCALITY_FIGURE = "letter-maps-locality.png"
+LETTERS_FIGURE = "letters-explained.png"
+EMOTION_MAPS_FIGURE = "emotion-maps-by-class.png"
 
 
 class FiguresUnavailable(RuntimeError):
@@ -48,9 +51,57 @@ def best_model_confusion(checkpoints: Path) -> go.Figure | None:
     return confusion_heatmap(test.confusion_matrix, test.classes, True, title=title)
 
 
+def locality_figure(checkpoints: Path) -> go.Figure | None:
+    """Moran's I and the share on the ink of each letter model's maps over the test split (recorded figures)."""
+    from .explain_plots import locality_bars
+    from .explanations import locality_rows
+
+    rows = locality_rows(checkpoints / "notmnist")
+    if not rows:
+        return None
+    n = next(iter(rows[0]["split"].values()))["n"]
+    return locality_bars(rows, title=f"How local is what each letter model relies on? ({n:,} test images, "
+                         "median seed, bars: 95 % CI)")  # fmt: skip
+
+
+def letters_figure(checkpoints: Path) -> go.Figure | None:
+    """Bundled test letters and the four letter models' integrated-gradients maps of them."""
+    from .explain_plots import image_grid
+    from .explanations import letters_side_by_side
+
+    shown = letters_side_by_side(checkpoints / "notmnist")
+    if shown is None:
+        return None
+    pictures, columns, rows = shown
+    title = "Integrated gradients on the letter's own grid (rows: true letter → each model's answer)"
+    return image_grid(pictures, columns, rows, title=title, cell=150)
+
+
+def emotion_maps_figure(checkpoints: Path) -> go.Figure | None:
+    """The webcam default's mean map per emotion over the test split (recorded by `core explain --by-class`),
+    a row per recorded method."""
+    from .explain_plots import class_maps_figure
+
+    found = best_first(find_runs(checkpoints, task="fer", loadable=True))
+    blocks = ((found[0].explanations or {}).get("by_class", {})) if found else {}
+    if not blocks:
+        return None
+    n = next(iter(blocks.values()))["n"]
+    area = next(iter(blocks.values()))["area"]
+    title = (f"{found[0].config.model}: mean map per emotion over {n:,} test faces; share in the eye band and "
+             f"mouth (white; a flat map: {area['eyes']:.0%} / {area['mouth']:.0%})")  # fmt: skip
+    return class_maps_figure(blocks, title=title)
+
+
 def write_figures(checkpoints: Path, out_dir: Path) -> list[Path]:
     """Write every figure that has data; returns the files written."""
-    figures = {FREEZE_FIGURE: freeze_depth_figure(checkpoints), CONFUSION_FIGURE: best_model_confusion(checkpoints)}
+    figures = {
+        FREEZE_FIGURE: freeze_depth_figure(checkpoints),
+        CONFUSION_FIGURE: best_model_confusion(checkpoints),
+        LOCALITY_FIGURE: locality_figure(checkpoints),
+        LETTERS_FIGURE: letters_figure(checkpoints),
+        EMOTION_MAPS_FIGURE: emotion_maps_figure(checkpoints),
+    }
     written = []
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, fig in figures.items():
@@ -58,7 +109,7 @@ def write_figures(checkpoints: Path, out_dir: Path) -> list[Path]:
             continue
         fig.update_layout(template="plotly_white")
         try:
-            fig.write_image(out_dir / name, width=900, height=480, scale=1)
+            fig.write_image(out_dir / name, width=fig.layout.width or 900, height=fig.layout.height or 480, scale=1)
         except (ImportError, ValueError, RuntimeError) as exc:
             raise FiguresUnavailable(
                 f"cannot save PNG figures ({str(exc).splitlines()[0]}); install the dev requirements "
