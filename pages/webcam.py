@@ -1,21 +1,15 @@
 """Live emotion detection from the browser's webcam (WebRTC), with snapshot and photo fallbacks.
 
-The frame callback and ICE configuration are plain functions above `main()` (tests import them from here);
-Streamlit runs this file as `__main__`, which draws the page.
+The frame callback and ICE configuration are plain functions in `ui/live_video.py` (tests import them from
+there); Streamlit runs this file as `__main__`, which draws the page.
 """
 
 import io
-import json
 import logging
-import os
 import queue
-import statistics
 import time
-from collections import deque
-from collections.abc import Callable
 from pathlib import Path
 
-import av
 import numpy as np
 import streamlit as st
 from PIL import Image
@@ -26,70 +20,9 @@ from core.errors import CheckpointError, ImageLoadError
 from core.inference.emotions import EmotionDetector, draw_faces
 from core.study.plots import probability_bars
 from ui.common import emotion_detector, emotion_models, model_card_panel
+from ui.live_video import face_cam, make_frame_callback, rtc_configuration
 
 log = logging.getLogger(__name__)
-
-
-def make_frame_callback(
-    detector: EmotionDetector, results: queue.Queue, overlay: dict | None = None
-) -> Callable[[av.VideoFrame], av.VideoFrame]:
-    """The video thread's work on each frame: faces found, read and drawn; the reading leaves through `results`
-    (the newest few kept). `overlay["cam"]`, when set (a core.inference.explain.FaceCam), blends the largest
-    face's Grad-CAM map into its box, a new map twice a second. No st.* in here: it runs outside the script
-    thread."""
-    overlay = {} if overlay is None else overlay
-
-    stamps: deque[float] = deque()  # when the frames of the last 2 s were done (all of them, read or not)
-    durations: deque[float] = deque(maxlen=30)
-
-    def video_frame_callback(frame: av.VideoFrame) -> av.VideoFrame:
-        image = frame.to_ndarray(format="bgr24")
-        start = time.perf_counter()
-        faces = detector.process(image)
-        now = time.time()
-        cam = overlay.get("cam")
-        annotated = draw_faces(image if cam is None else cam.on_frame(image, faces, detector.prepare, now), faces)
-        durations.append((time.perf_counter() - start) * 1000)
-        stamps.append(now)
-        while now - stamps[0] > 2.0:
-            stamps.popleft()
-        fps = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
-        item = {"time": now, "ms": statistics.median(durations), "fps": fps, "faces": [f.to_dict() for f in faces]}
-        if results.full():
-            try:
-                results.get_nowait()
-            except queue.Empty:
-                pass
-        results.put_nowait(item)
-        return av.VideoFrame.from_ndarray(annotated, format="bgr24")
-
-    return video_frame_callback
-
-
-def face_cam(detector: EmotionDetector):
-    """A Grad-CAM overlay on the detector's model (its own copy of the weights: Captum hooks into it)."""
-    from core.inference.explain import FaceCam
-
-    return FaceCam(detector.model, detector.transform, detector.classes)
-
-
-def rtc_configuration() -> dict:
-    """No ICE servers by default (localhost and LANs need none; nothing depends on a public STUN server).
-    For remote deployments: `[webrtc] ice_servers = [...]` in .streamlit/secrets.toml, or WEBRTC_ICE_SERVERS
-    as JSON, e.g. '[{"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}]'."""
-    servers = []
-    try:
-        servers = list(st.secrets.get("webrtc", {}).get("ice_servers", []))
-    except (FileNotFoundError, KeyError, AttributeError):
-        servers = []
-    if not servers and os.environ.get("WEBRTC_ICE_SERVERS"):
-        try:
-            servers = json.loads(os.environ["WEBRTC_ICE_SERVERS"])
-        except json.JSONDecodeError as exc:
-            log.warning("WEBRTC_ICE_SERVERS is not JSON (%s); using no ICE servers", exc)
-            st.warning(f"WEBRTC_ICE_SERVERS is not valid JSON ({exc.msg}); connecting without ICE servers.")
-            servers = []
-    return {"iceServers": servers if isinstance(servers, list) else []}
 
 
 def show_faces(model_dir: Path, image_rgb: np.ndarray) -> None:

@@ -114,7 +114,7 @@ def test_video_frame_callback_on_synthetic_frames(emotion_checkpoint):
     sends each frame's reading through the queue (the newest few kept)."""
     import queue
 
-    from pages.webcam import make_frame_callback
+    from ui.live_video import make_frame_callback
 
     results: queue.Queue = queue.Queue(maxsize=2)
     callback = make_frame_callback(EmotionDetector(emotion_checkpoint), results)
@@ -124,6 +124,34 @@ def test_video_frame_callback_on_synthetic_frames(emotion_checkpoint):
     assert all(len(item["faces"]) >= 1 and item["ms"] > 0 for item in items)
     arr = outs[-1].to_ndarray(format="bgr24")
     assert arr.shape == (480, 640, 3) and box_pixels(arr) > 100
+
+
+def test_the_video_callback_draws_the_grad_cam_overlay_when_it_is_switched_on(emotion_checkpoint):
+    import queue
+
+    from ui.live_video import face_cam, make_frame_callback
+
+    detector = EmotionDetector(emotion_checkpoint)
+    overlay: dict = {}
+    callback = make_frame_callback(detector, queue.Queue(maxsize=2), overlay)
+    frame = av.VideoFrame.from_ndarray(face_frame(), format="bgr24")
+    plain = callback(frame).to_ndarray(format="bgr24")
+    overlay["cam"] = face_cam(detector)  # the page's switch, read by the video thread on the next frame
+    with_map = callback(frame).to_ndarray(format="bgr24")
+    x, y, w, h = detector.process(face_frame())[0].box
+    inside = np.abs(with_map.astype(int) - plain.astype(int))[y + 8 : y + h - 8, x + 8 : x + w - 8]
+    assert inside.mean() > 10 and box_pixels(with_map) > 100  # the map is in the box, the box still drawn
+
+
+def test_a_bad_ice_server_setting_is_one_warning_and_no_servers(monkeypatch, caplog):
+    from ui.live_video import rtc_configuration
+
+    monkeypatch.setenv("WEBRTC_ICE_SERVERS", "[{'urls': not json")
+    assert rtc_configuration() == {"iceServers": []}
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and r.name == "ui.live_video"]
+    assert len(warnings) == 1 and "WEBRTC_ICE_SERVERS is not JSON" in warnings[0] and "\n" not in warnings[0]
+    monkeypatch.setenv("WEBRTC_ICE_SERVERS", '[{"urls": ["turn:turn.example.org:3478"]}]')
+    assert rtc_configuration() == {"iceServers": [{"urls": ["turn:turn.example.org:3478"]}]}
 
 
 def test_tracker_keeps_one_face_across_moving_frames(emotion_checkpoint):
