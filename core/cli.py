@@ -1,4 +1,4 @@
-"""Command line: `python -m core train|sweep|seeds|evaluate|calibrate|predict|explain|probe|card|report ...`.
+"""Command line: `python -m core train|sweep|seeds|evaluate|calibrate|predict|explain|framed-faces|probe|card|report`.
 
 Every experiment flag comes from core.config.FLAGS. A user's mistake (a bad flag value, file or source) is
 one line on stderr and exit code 2; a file that failed among several is exit code 1; a bug keeps its traceback.
@@ -266,6 +266,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ConfigError("--in-frames must be at least 1 face")
     model, record = load_checkpoint(args.checkpoint)
     config = record.config
+    if args.photos:
+        return _evaluate_photos(args, config.task)
     spec = get_task(config.task).spec
     if args.split not in spec.splits:
         raise ConfigError(f"--split {args.split}: {config.task} has the splits {', '.join(spec.splits)}")
@@ -314,6 +316,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for name, row in zip(metrics["classes"], metrics["confusion_matrix"]):
         print(f"{name:>{width}}" + " ".join(f"{v:5d}" for v in row))
     return 0
+
+
+def _evaluate_photos(args: argparse.Namespace, task: str) -> int:
+    from .data.fer import SPEC
+    from .inference.emotions import EmotionDetector
+    from .study.photos import photo_evaluation
+
+    if task != "fer":
+        raise ConfigError(f"--photos is for emotion (fer) models; {args.checkpoint} is a {task} model")
+    result = photo_evaluation(EmotionDetector(args.checkpoint), Path(args.photos), SPEC.aliases)
+    for line in result["unreadable"]:
+        log.error("error: %s", line)
+    if args.json:
+        print(json.dumps({**result, "checkpoint": str(args.checkpoint), "photos": str(args.photos)}))
+        return 1 if result["unreadable"] else 0
+    found = result["accuracy_found"]
+    print(f"{args.checkpoint} on {result['n']} photos in {args.photos}: a face found in {result['faces_found']:.1%}; "
+          f"accuracy {'—' if found is None else f'{found:.1%}'} of those, {result['accuracy_all']:.1%} of all "
+          f"(a missed face counts as wrong)")  # fmt: skip
+    for name, recall in result["recall"].items():
+        print(f"  {name:<10} recall {recall:.2f}  ({result['true_counts'][name]} photos, predicted "
+              f"{result['predicted_counts'][name]} times)")  # fmt: skip
+    if result["never_predicted"]:
+        print(f"never predicted: {', '.join(result['never_predicted'])}")
+    return 1 if result["unreadable"] else 0
 
 
 def _evaluate_in_frames(args: argparse.Namespace, split: Any) -> int:
@@ -557,6 +584,26 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def cmd_framed_faces(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .data.cache import load_split
+    from .study.in_frames import write_framed_source
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"{out} is not empty; give a new folder for the framed data source")
+    spec = get_task("fer").spec
+    splits = {name: load_split(spec, args.data, name) for name in ("train", "validation", "test")}
+    if args.limit:
+        splits = {name: split.head(args.limit) for name, split in splits.items()}
+    with tqdm(total=len(splits["train"]), desc="framing the training faces", unit="face", leave=False) as bar:
+        summary = write_framed_source(splits, out, args.seed, lambda done, _: bar.update(done - bar.n))
+    print(f"wrote {out}: {summary['framed']:,} framed training faces beside the originals "
+          f"({summary['missed']:,} not found by the cascade); train on it with --data {out}")  # fmt: skip
+    return 0
+
+
 def cmd_card(args: argparse.Namespace) -> int:
     from .runs.record import read_record
     from .study.model_card import model_card
@@ -653,6 +700,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="fer: the whole webcam pipeline on the split's first N faces pasted into 640x480 frames, against "
         "classifying the crops directly",
     )  # fmt: skip
+    ev_options.add_argument(
+        "--photos", metavar="DIR",
+        help="fer: your own labelled photos, DIR/<emotion>/*.jpg, through the webcam's detector (largest face)",
+    )  # fmt: skip
     add_mode_flags(ev_options)
     ev.set_defaults(func=cmd_evaluate)
 
@@ -712,6 +763,15 @@ def build_parser() -> argparse.ArgumentParser:
     ex_options.add_argument("--data", help="data source for --faithfulness / --by-class (default: the checkpoint's)")
     ex_options.add_argument("--json", action="store_true", help="print one JSON object")
     ex.set_defaults(func=cmd_explain)
+
+    fr = sub.add_parser(
+        "framed-faces", help="a FER data source whose training faces also come as the webcam frames them"
+    )
+    fr.add_argument("--data", help="the FER-2013 source to read (default: $FER_DATA)")
+    fr.add_argument("--out", required=True, help="a new folder for the data source (parquet)")
+    fr.add_argument("--seed", type=int, default=0, help="where and how large each face is pasted (default 0)")
+    fr.add_argument("--limit", type=int, help="only the first N faces of each split (quick checks)")
+    fr.set_defaults(func=cmd_framed_faces)
 
     card = sub.add_parser("card", help="a run's model card (Markdown): data, setting, results, known limits")
     card.add_argument("checkpoint", help="a run folder (with meta.json)")

@@ -15,7 +15,8 @@ from typing import Any
 
 from .errors import ConfigError
 
-MODELS = {"notmnist": ("cnn", "mlp"), "fer": ("resnet18", "mobilenet_v2")}
+# deep_cnn: "beyond the study", not one of its models (core.models.small.DeepCNN)
+MODELS = {"notmnist": ("cnn", "mlp", "deep_cnn"), "fer": ("resnet18", "mobilenet_v2")}
 TASKS = tuple(MODELS)
 NOTMNIST_MODELS = MODELS["notmnist"]
 FER_ARCHS = MODELS["fer"]
@@ -53,6 +54,7 @@ class Experiment:
     permutation_seed: int = 0  # ... drawn from this seed; stored so inference applies the same one
     pretrained: bool = False  # fer: start from torchvision's ImageNet weights
     weights: str | None = None  # fer: a local state_dict file instead of torchvision's download
+    init_from: str | None = None  # start from this trained run's weights (same model, size and classes): fine-tuning
     freeze: str = "none"  # fer: none | layer1 | layer2 | layer3 | all
     img_size: int | None = None  # model input size (fer default 224, the study's)
     # how long and how
@@ -96,8 +98,8 @@ class Experiment:
         """A short run name such as `cnn-permuted0-s0` or `resnet18-pretrained-layer1-224px-s0`."""
         if self.task == "notmnist":
             pixels = f"permuted{self.permutation_seed}" if self.permute else "original"
-            return f"{self.model}-{pixels}-s{self.seed}"
-        start = "pretrained" if (self.pretrained or self.weights) else "scratch"
+            return f"{self.model}-{pixels}{'-tuned' if self.init_from else ''}-s{self.seed}"
+        start = "tuned" if self.init_from else "pretrained" if (self.pretrained or self.weights) else "scratch"
         freeze = f"-{self.freeze}" if self.freeze != "none" else ""
         return f"{self.model}-{start}{freeze}-{self.img_size}px-s{self.seed}"
 
@@ -203,8 +205,10 @@ def _check_choices(c: Experiment) -> None:
             )
     if c.task == "notmnist" and (c.pretrained or c.weights or c.freeze != "none"):
         raise ConfigError("pretrained weights and freezing are for the fer task (ImageNet backbones), not notmnist")
-    if c.freeze != "none" and not (c.pretrained or c.weights):
+    if c.freeze != "none" and not (c.pretrained or c.weights or c.init_from):
         raise ConfigError("freezing layers only makes sense for a pretrained model (--pretrained or --weights)")
+    if c.init_from and (c.pretrained or c.weights):
+        raise ConfigError("--init-from starts from a trained run's weights; leave out --pretrained and --weights")
 
 
 def _check_ranges(c: Experiment) -> None:
@@ -277,6 +281,12 @@ FLAGS = (
         "fer: a local ImageNet state_dict (.pth/.safetensors) instead of the download",
         "model",
         ("fer",),
+    ),
+    Flag(
+        "init_from",
+        "--init-from",
+        "start from this trained run's weights (a run folder: same model, size and classes)",
+        "model",
     ),
     Flag(
         "freeze",

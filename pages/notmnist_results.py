@@ -7,6 +7,7 @@ from core.study.explain_plots import locality_bars
 from core.study.explanations import locality_rows
 from core.study.notmnist_summary import MODEL_NAMES, by_cell, collect_runs, comparison_rows, permutation_drop
 from core.study.plots import confusion_heatmap, per_class_heatmap, training_curves
+from core.study.report import training_command
 from ui.common import CHECKPOINTS, curve_picker, number_table, shown_path, task_runs
 
 st.title("notMNIST results")
@@ -47,6 +48,18 @@ for col, row in zip(st.columns(4), rows):
         delta = f"{(mean - row.study_accuracy) * 100:+.1f} pts vs study"
     value = "—" if mean is None else f"{mean:.1%}" + (f" ± {std * 100:.1f}" if std is not None else "")
     col.metric(row.label, value, delta)
+
+
+beyond = [r for r in task_runs("notmnist") if r.path and CHECKPOINTS / "beyond" in r.path.parents and r.test]
+if beyond:
+    st.markdown("**Beyond the study** (its own recipe; the four configurations above stay the study's)")
+    cnn = next((r for r in rows if r.label == "CNN, original"), None)
+    for col, run in zip(st.columns(4), beyond):
+        test = run.test
+        assert test is not None
+        vs = f"{(test.accuracy - cnn.test_mean) * 100:+.1f} pts vs the study's CNN" if cnn and cnn.test_mean else None
+        col.metric(f"{MODEL_NAMES.get(run.config.model or '', run.config.model)}", f"{test.accuracy:.1%}", vs,
+                   help=f"`{run.name}`: unseen in train {test.unseen_text()}; `{training_command(run)}`")  # fmt: skip
 
 
 def points(value):

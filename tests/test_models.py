@@ -47,3 +47,16 @@ def test_models_have_similar_size_and_output_ten_logits():
     assert cnn(torch.rand(2, 1, 28, 28)).shape == (2, 10) and mlp(torch.rand(2, 1, 28, 28)).shape == (2, 10)
     ratio = count_parameters(mlp) / count_parameters(cnn)
     assert 0.5 < ratio < 2
+
+
+def test_the_deep_cnn_beyond_the_study_is_small_and_sees_the_whole_letter():
+    deep = build_model(Experiment(model="deep_cnn")).eval()
+    assert deep(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    assert 100_000 < count_parameters(deep) < 1_000_000
+    # global pooling: a change in any corner reaches the output (its receptive field covers the letter)
+    x = torch.rand(1, 1, 28, 28)
+    for corner in ((0, 0), (0, 27), (27, 0), (27, 27)):
+        y = x.clone()
+        y[0, 0, corner[0], corner[1]] += 1
+        with torch.no_grad():
+            assert not torch.equal(deep(x), deep(y)), corner

@@ -126,3 +126,22 @@ def test_truncated_weights_and_other_architectures_are_refused(small_checkpoint,
     (tmp_path / "nometa").mkdir()
     with pytest.raises(CheckpointError, match="no meta.json"):
         load_checkpoint(tmp_path / "nometa")
+
+
+def test_a_run_can_start_from_a_trained_runs_weights(small_checkpoint, notmnist_data, notmnist_dir, tmp_path):
+    from core.errors import ConfigError
+
+    path, _, source = small_checkpoint
+    data = slices(notmnist_data, 500, 1000)
+    # a learning rate too small to move the weights: the run starts (and stays) where the source ended
+    tuned = Experiment(model="cnn", epochs=1, lr=1e-9, init_from=str(path), data=str(notmnist_dir))
+    assert tuned.name == "cnn-original-tuned-s0"
+    _, run = run_experiment(tuned, tmp_path / "tuned", data=data)
+    assert abs(run.test.accuracy - source.test.accuracy) < 0.01 and run.config.init_from == str(path)
+    fresh = Experiment(model="cnn", epochs=1, lr=1e-9, data=str(notmnist_dir))
+    _, scratch = run_experiment(fresh, tmp_path / "scratch", data=data)
+    assert scratch.test.accuracy < source.test.accuracy - 0.3
+    with pytest.raises(ConfigError, match="this run is a notmnist mlp"):
+        run_experiment(Experiment(model="mlp", epochs=1, init_from=str(path)), tmp_path / "mlp", data=data)
+    with pytest.raises(ConfigError, match="leave out --pretrained"):
+        Experiment(task="fer", pretrained=True, init_from=str(path))

@@ -8,6 +8,7 @@ import dataclasses
 import streamlit as st
 
 from core.config import FER_ARCHS, FREEZE_DEPTHS, NOTMNIST_MODELS, Experiment
+from core.study.notmnist_summary import MODEL_NAMES
 from ui.common import data_source, fer_source, training_source_problem
 from ui.kept import Field, keep, seed
 
@@ -94,9 +95,7 @@ def letters_form() -> Experiment | None:
     with st.form("letters"):
         st.markdown(f"Data source: `{data_source()}` (change it in the sidebar)")
         c1, c2, c3, c4 = st.columns(4)
-        model = c1.selectbox(
-            "Model", NOTMNIST_MODELS, key="letters_model", format_func=lambda m: {"cnn": "CNN", "mlp": "MLP"}[m]
-        )
+        model = c1.selectbox("Model", NOTMNIST_MODELS, key="letters_model", format_func=lambda m: MODEL_NAMES[m])
         permute = c2.toggle("Permute pixels", key="letters_permute")
         perm_seed = c2.number_input("Permutation seed", 0, 2**31 - 1, key="letters_perm_seed")
         epochs = c3.number_input("Epochs", 1, 100, key="letters_epochs")

@@ -32,7 +32,7 @@ from ..errors import CheckpointError, ConfigError, StudyError
 from ..inference.modes import FP32, Mode
 from ..inference.runtime import device, predict_logits
 from ..models import build_model, count_parameters
-from ..runs.checkpoint import load_checkpoint, save_checkpoint
+from ..runs.checkpoint import load_checkpoint, save_checkpoint, start_from_run
 from ..runs.files import META_FILE, git_commit
 from ..runs.layout import partial_dir, publish, recover
 from ..runs.lock import run_folder_lock
@@ -258,7 +258,10 @@ def _train(
     select_on = "validation" if "validation" in splits else "test"
     dev = device_for(info)
     mode, probe = _agreed_mode(config, len(train), info)
-    model = mode.prepare(build_model(config, num_classes=len(train.classes)).to(dev))
+    model = build_model(config, num_classes=len(train.classes), load_weights=not config.init_from)
+    if config.init_from:
+        start_from_run(model, config, list(train.classes))
+    model = mode.prepare(model.to(dev))
     optimizer = make_optimizer(model, config)
     steps = distributed.steps_per_epoch(len(train), config.batch_size, info)
     scheduler = make_scheduler(optimizer, config, steps)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from ..config import Experiment
+from ..config import NOTMNIST_MODELS, Experiment
 from ..data.tasks import batch_transform, get_task
 from ..inference.modes import (
     Mode,
@@ -63,7 +63,7 @@ def training_mode(config: Experiment, train_images: int | None = None) -> tuple[
         return allowed[0], None
     cached = cached_training_probe(config)
     if cached is None and train_images is not None and train_images * config.epochs < PROBE_MIN_IMAGES:
-        layout = "nchw" if config.arch in ("cnn", "mlp") else "channels-last"
+        layout = "nchw" if config.arch in NOTMNIST_MODELS else "channels-last"
         return next((m for m in allowed if m == Mode("fp32", layout)), allowed[0]), None
     probe = cached or training_probe(config)
     return training_mode_of(config, probe), probe

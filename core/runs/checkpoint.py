@@ -7,7 +7,8 @@ from pathlib import Path
 
 from torch import nn
 
-from ..errors import CheckpointError
+from ..config import Experiment
+from ..errors import CheckpointError, ConfigError
 from ..models import build_model
 from .files import META_FILE, WEIGHTS_FILE, atomic_write_json, read_weights, save_weights, weights_digest
 from .record import RunRecord, read_record
@@ -26,6 +27,21 @@ def save_checkpoint(directory: str | Path, model: nn.Module, record: RunRecord) 
 def write_record(directory: str | Path, record: RunRecord) -> None:
     """Rewrite a run's meta.json alone (atomically), for figures added after training; the weights stay."""
     atomic_write_json(Path(directory) / META_FILE, record.to_dict())
+
+
+def start_from_run(model: nn.Module, config: Experiment, classes: list[str]) -> None:
+    """Load `config.init_from`'s trained weights into a fresh model of the same kind (fine-tuning a run)."""
+    assert config.init_from is not None
+    source, record = load_checkpoint(config.init_from)
+    theirs = record.config
+    if (theirs.task, theirs.model, theirs.img_size) != (config.task, config.model, config.img_size):
+        raise ConfigError(
+            f"--init-from {config.init_from} is a {theirs.task} {theirs.model} at {theirs.img_size} px; this run is "
+            f"a {config.task} {config.model} at {config.img_size} px"
+        )
+    if list(record.classes) != classes:
+        raise ConfigError(f"--init-from {config.init_from} has other classes ({', '.join(record.classes)})")
+    model.load_state_dict(source.state_dict())
 
 
 def load_checkpoint(directory: str | Path) -> tuple[nn.Module, RunRecord]:

@@ -6,10 +6,13 @@ which is how the detector's crop was matched to FER-2013's (core.inference.emoti
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+import torch
 
 from ..data.sources import ImageSplit
 from ..inference.emotions import EmotionDetector
@@ -81,3 +84,70 @@ def in_frame_evaluation(detector: EmotionDetector, split: ImageSplit, n: int | N
     if result["in_frame_accuracy_detected"] is not None:
         result["gap_points"] = 100 * (result["crop_only_accuracy_detected"] - result["in_frame_accuracy_detected"])
     return result
+
+
+def framed_faces(
+    split: ImageSplit, seed: int = 0, progress: Callable[[int, int], None] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each face of a split as the webcam's pipeline sees it: pasted into a frame (`paste`), found by the
+    cascade, cropped with the webcam's framing and decoded back to the split's size. Returns the crops
+    (N x H x W uint8; the face itself where the cascade missed it) and which faces were found. A training set of
+    these teaches a model the detector's framing (`python -m core framed-faces`)."""
+    from PIL import Image
+
+    from ..data.images import prepare_image
+    from ..inference.emotions import FRAMING
+    from ..inference.faces import FaceFinder, square_box
+
+    rng = np.random.default_rng(seed)
+    finder = FaceFinder(320)  # the webcam's detection width
+    faces = split.images[:, 0].numpy()
+    out, found = faces.copy(), np.zeros(len(faces), dtype=bool)
+    size = faces.shape[-1]
+    for i, face in enumerate(faces):
+        frame, truth = paste(face, rng)
+        best = max(finder.find(frame), key=lambda b: iou(b, truth), default=None)
+        if best is not None and iou(best, truth) >= 0.3:
+            x, y, w, h = square_box(best, frame.shape, FRAMING["margin"], FRAMING["shift_y"])
+            out[i] = prepare_image(Image.fromarray(frame[y : y + h, x : x + w]), size, invert="never")
+            found[i] = True
+        if progress is not None and ((i + 1) % 500 == 0 or i + 1 == len(faces)):
+            progress(i + 1, len(faces))
+    return out, found
+
+
+def write_framed_source(splits: dict[str, ImageSplit], out_dir: Path, seed: int = 0,
+                        progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:  # fmt: skip
+    """A data source (parquet, as `datasets` writes it) whose train split holds every training face twice: as
+    it is and as the webcam frames it (where the cascade found it); validation and test are the originals, so
+    results stay comparable. Returns what was written."""
+    from datasets import ClassLabel, Dataset, Features
+    from datasets import Image as ImageFeature
+    from PIL import Image
+
+    train = splits["train"]
+    crops, found = framed_faces(train, seed, progress)
+    features = Features({"image": ImageFeature(), "label": ClassLabel(names=list(train.classes))})
+    (out_dir / "data").mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for name, split in splits.items():
+        images = list(split.images[:, 0].numpy())
+        labels = split.labels.tolist()
+        if name == "train":
+            images += list(crops[found])
+            labels += split.labels[torch.from_numpy(found)].tolist()
+        table = Dataset.from_dict({"image": [Image.fromarray(i) for i in images], "label": labels}, features=features)
+        table.to_parquet(str(out_dir / "data" / f"{name}-00000-of-00001.parquet"))
+        counts[name] = len(labels)
+    summary = {"source": train.source, "seed": seed, "framed": int(found.sum()), "missed": int((~found).sum()),
+               "images": counts}  # fmt: skip
+    (out_dir / "README.md").write_text(
+        "# FER-2013 with detector-framed training faces\n\n"
+        f"Written by `python -m core framed-faces` from `{train.source}` (seed {seed}). The train split holds every "
+        f"training face as it is and, for the {summary['framed']:,} the cascade found (missed {summary['missed']:,}), "
+        "the same face as the webcam's pipeline crops it: pasted into a 640x480 frame at a random place and size, "
+        "found by OpenCV's Haar cascade, cropped with the webcam's framing, decoded back to 48x48. Validation and "
+        "test are the original splits.\n\n"
+        f"Images per split: {counts}.\n"
+    )
+    return summary

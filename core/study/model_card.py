@@ -65,6 +65,7 @@ def model_card(record: RunRecord) -> str:
         lines.append(f"**Input:** 28 x 28 grayscale letters, {pixels}.")
     else:
         start = "ImageNet weights" if (c.pretrained or c.weights) else "random weights (from scratch)"
+        start = f"the trained weights of `{c.init_from}` (a fine-tune)" if c.init_from else start
         frozen = f", frozen up to {c.freeze}" if c.freeze != "none" else ""
         lines.append(f"**Input:** grayscale faces resized to {c.image_size} px; started from {start}{frozen}.")
     sizes = ", ".join(f"{name} {n:,}" for name, n in record.data.sizes.items())

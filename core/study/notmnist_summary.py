@@ -12,7 +12,7 @@ from ..runs.record import RunRecord, SplitMetrics
 
 # The reference study's test accuracies (it trained no MLP).
 STUDY_ACCURACY = {("cnn", False): 0.93, ("cnn", True): 0.90}
-MODEL_NAMES = {"cnn": "CNN", "mlp": "MLP"}
+MODEL_NAMES = {"cnn": "CNN", "mlp": "MLP", "deep_cnn": "Deep CNN (beyond the study)"}
 CELLS = (("cnn", False), ("cnn", True), ("mlp", False), ("mlp", True))
 # Config fields that may differ between the seeds of one cell.
 PER_RUN_FIELDS = ("seed", "data", "extra")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..runs.record import Unseen
+from ..runs.record import RunRecord, Unseen
 from .figures import (
     CONFUSION_FIGURE,
     EMOTION_MAPS_FIGURE,
@@ -243,10 +243,48 @@ def explanations_section(root: Path) -> str:
     return "\n\n".join(parts)
 
 
+BEYOND_DIR = "beyond"  # checkpoints/beyond/<task>/<run>: models with their own recipes, not the study's
+
+
+def training_command(run: RunRecord) -> str:
+    c = run.config
+    return f"python -m core train {c.task} {' '.join(c.to_args(always=('model', 'epochs')))}"
+
+
+def beyond_section(root: Path) -> str:
+    """Models with their own recipes (checkpoints/beyond), each with the command that trains it; the study's
+    rows above stay as they are."""
+    from ..runs.index import find_runs
+
+    runs = [r for r in find_runs(root / BEYOND_DIR) if r.test is not None and r.complete]
+    if not runs:
+        return ""
+    lines = [
+        "### Beyond the study",
+        "",
+        "Models with recipes of their own (`checkpoints/beyond/`), trained with the same loop and recorded like every "
+        "run; the study's rows above are left as they are.",
+        "",
+        "| task | run | validation | test [95 % CI] | unseen in train | macro-F1 | time | command |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for run in runs:
+        test, val = run.test, run.validation
+        assert test is not None
+        ci = f" [{test.ci_low * 100:.1f}, {test.ci_high * 100:.1f}]" if test.ci_low and test.ci_high else ""
+        lines.append(
+            f"| {run.task} | `{run.name}` | {_pct(val.accuracy if val else None, 1)} | {_pct(test.accuracy, 2)}{ci} | "
+            f"{test.unseen_text()} | {_pct(test.macro_f1, 1)} | {took(run.training_seconds)} | "
+            f"`{training_command(run)}` |"
+        )
+    return "\n".join(lines)
+
+
 def results_section(root: Path) -> str:
     parts = [notmnist_section(root / "notmnist")]
     # the main sweep (the one the comparison page opens on) first
     parts += [sweep_section(folder, root) for folder in by_completeness(find_sweeps(root / "fer"))]
+    parts.append(beyond_section(root))
     parts.append(explanations_section(root))
     parts.append(figures_section(root))
     body = "\n\n".join(p for p in parts if p)
