@@ -265,8 +265,9 @@ def beyond_section(root: Path) -> str:
         "Models with recipes of their own (`checkpoints/beyond/`), trained with the same loop and recorded like every "
         "run; the study's rows above are left as they are.",
         "",
-        "| task | run | validation | test [95 % CI] | unseen in train | macro-F1 | time | command |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| task | run | validation | test [95 % CI] | unseen in train | macro-F1 | calibrated, flip-averaged | time "
+        "| command |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for run in runs:
         test, val = run.test, run.validation
@@ -274,10 +275,23 @@ def beyond_section(root: Path) -> str:
         ci = f" [{test.ci_low * 100:.1f}, {test.ci_high * 100:.1f}]" if test.ci_low and test.ci_high else ""
         lines.append(
             f"| {run.task} | `{run.name}` | {_pct(val.accuracy if val else None, 1)} | {_pct(test.accuracy, 2)}{ci} | "
-            f"{test.unseen_text()} | {_pct(test.macro_f1, 1)} | {took(run.training_seconds)} | "
+            f"{test.unseen_text()} | {_pct(test.macro_f1, 1)} | {_calibrated(run)} | {took(run.training_seconds)} | "
             f"`{training_command(run)}` |"
         )
+    lines += [
+        "",
+        "*test* is one crop, as trained; *calibrated, flip-averaged* is the test accuracy with the calibration the app "
+        "uses (`python -m core calibrate RUN`; the face and its mirror image averaged).",
+    ]
+    if any("framed" in (r.config.data or "") for r in runs):
+        lines[-1] += (" A `--data` folder named *framed* is the one `python -m core framed-faces --data "
+                      "../shared/data/fer --out DIR` writes (see *Live emotions*).")  # fmt: skip
     return "\n".join(lines)
+
+
+def _calibrated(run: RunRecord) -> str:
+    after = ((run.calibration or {}).get("report", {}).get("test", {}) or {}).get("after", {})
+    return _pct(after.get("accuracy"), 1) if after and run.calibration and run.calibration.get("flip") else "—"
 
 
 def results_section(root: Path) -> str:
