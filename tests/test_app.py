@@ -88,14 +88,19 @@ def test_train_page_loads_a_shipped_model(app, notmnist_dir):
 
 def test_results_page_shows_the_two_by_two(app, notmnist_dir):
     open_page(app, "pages/notmnist_results.py", notmnist_dir)
-    assert len(app.metric) == 4
     labels = [m.label for m in app.metric]
-    assert labels == ["CNN, original", "CNN, permuted", "MLP, original", "MLP, permuted"]
+    assert labels[:4] == ["CNN, original", "CNN, permuted", "MLP, original", "MLP, permuted"]
+    # and the model beyond the study, beside them, with its own figure (not one of the 2x2's seeds)
+    from core.runs.record import read_record
+
+    beyond = read_record(ROOT / "checkpoints" / "beyond" / "notmnist" / "deep_cnn-original-s0")
+    assert labels[4:] == ["Deep CNN (beyond the study)"]
+    assert app.metric[4].value == f"{beyond.test.accuracy:.1%}" and "vs the study's CNN" in app.metric[4].delta
     # the shipped study: every seed of every configuration, summarised as mean ± std
     from core.study.notmnist_summary import collect_runs
 
     runs = collect_runs(ROOT / "checkpoints" / "notmnist")
-    assert all(" ± " in m.value for m in app.metric)
+    assert all(" ± " in m.value for m in app.metric[:4])
     assert len(app.dataframe[1].value) == sum(len(r) for r in runs.values()) >= 12
     app.toggle(key="results_every_seed").set_value(True)
     app.radio(key="results_curve").set_value("eval_loss")

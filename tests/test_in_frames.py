@@ -41,7 +41,7 @@ def test_framed_training_faces_are_the_faces_as_the_webcam_crops_them(fer_data):
     # a found face is the same face, slightly reframed: close to its own original, far from the others
     own = [np.corrcoef(c.ravel(), o.ravel())[0, 1] for c, o in zip(crops[found], originals[found])]
     others = [np.corrcoef(c.ravel(), o.ravel())[0, 1] for c, o in zip(crops[found], np.roll(originals[found], 1, 0))]
-    assert np.median(own) > 0.8 and np.median(own) > np.median(others) + 0.3
+    assert np.median(own) > 0.7 and np.median(own) > np.median(others) + 0.3
     assert not (crops[found] == originals[found]).all(axis=(1, 2)).any()
 
 

@@ -258,5 +258,5 @@ def _probe_inference(
 
     seconds = time_interleaved({m.name: step(m) for m in modes}, budget_s, max_rounds=10)
     rates = {name: round(batch / s, 2) for name, s in seconds.items()}
-    log.info("inference probe %s %d px, batch %d: %s", config.arch, config.image_size, batch, rates)
+    log.debug("inference probe %s %d px, batch %d: %s", config.arch, config.image_size, batch, rates)
     return ProbeResult(key, rates, batch, round(time.perf_counter() - started, 2), measured=time.strftime("%Y-%m-%d"))
