@@ -50,18 +50,6 @@ for col, row in zip(st.columns(4), rows):
     col.metric(row.label, value, delta)
 
 
-beyond = [r for r in task_runs("notmnist") if r.path and CHECKPOINTS / "beyond" in r.path.parents and r.test]
-if beyond:
-    st.markdown("**Beyond the study** (its own recipe; the four configurations above stay the study's)")
-    cnn = next((r for r in rows if r.label == "CNN, original"), None)
-    for col, run in zip(st.columns(4), beyond):
-        test = run.test
-        assert test is not None
-        vs = f"{(test.accuracy - cnn.test_mean) * 100:+.1f} pts vs the study's CNN" if cnn and cnn.test_mean else None
-        col.metric(f"{MODEL_NAMES.get(run.config.model or '', run.config.model)}", f"{test.accuracy:.1%}", vs,
-                   help=f"`{run.name}`: unseen in train {test.unseen_text()}; `{training_command(run)}`")  # fmt: skip
-
-
 def points(value):
     return None if value is None else value * 100
 
@@ -111,6 +99,17 @@ st.caption(
     "The study trained only the CNN (~93 % original, ~90 % permuted); it had no MLP. "
     "'Unseen' excludes test images whose exact pixels also occur in the training split."
 )
+beyond = [r for r in task_runs("notmnist") if r.path and CHECKPOINTS / "beyond" in r.path.parents and r.test]
+if beyond:
+    st.markdown("**Beyond the study** (its own recipe; the four configurations above stay the study's)")
+    cnn = next((r for r in rows if r.label == "CNN, original"), None)
+    for col, run in zip(st.columns(4), beyond):
+        test = run.test
+        assert test is not None
+        vs = f"{(test.accuracy - cnn.test_mean) * 100:+.1f} pts vs the study's CNN" if cnn and cnn.test_mean else None
+        col.metric(f"{MODEL_NAMES.get(run.config.model or '', run.config.model)}", f"{test.accuracy:.1%}", vs,
+                   help=f"`{run.name}`: unseen in train {test.unseen_text()}; `{training_command(run)}`")  # fmt: skip
+
 with st.expander("Every seed"):
     per_seed = pd.DataFrame(
         [

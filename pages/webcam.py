@@ -107,7 +107,8 @@ def how_it_reads(detector: EmotionDetector) -> str:
     if cal is None:
         return f"Runs on {detector.backend}; not calibrated (`python -m core calibrate RUN`)."
     flip = ", averaged with the mirror image" if cal.flip else ""
-    adjusted = f"class-prior adjusted, temperature {cal.temperature:.2f}{flip}"
+    prior = f"class-prior adjusted (tau {cal.tau:.2f}), " if cal.tau > 0 else ""
+    adjusted = f"{prior}temperature {cal.temperature:.2f}{flip}"
     return f"Runs on {detector.backend}; calibrated on validation ({adjusted}); below {cal.threshold:.0%}: unsure."
 
 
