@@ -10,6 +10,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,3 +62,19 @@ def serve_app(tmp_path: Path, env: dict[str, str]) -> Iterator[tuple[str, Path]]
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@contextlib.contextmanager
+def app_page(tmp_path: Path, path: str, heading: str, env: dict[str, str] | None = None) -> Iterator[Any]:
+    """A fresh app (runs in tmp_path) and a desktop-sized Chromium page opened on `path`, its heading shown."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    env = {"STUDY_RUNS_DIR": str(tmp_path / "runs"), **(env or {})}
+    with serve_app(tmp_path, env) as (url, _), playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{url}/{path}")
+            page.get_by_role("heading", name=heading).first.wait_for(timeout=60_000)
+            yield page
+        finally:
+            browser.close()

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from tests.browser import BROWSER_ARGS, CHROMIUM, serve_app
+from tests.browser import BROWSER_ARGS, CHROMIUM, app_page, serve_app
 
 pytestmark = pytest.mark.e2e
 PAGES = {  # URL path -> a title the page shows
@@ -96,23 +96,15 @@ def test_every_page_in_light_dark_and_phone_size_without_errors(tmp_path):
 
 
 def test_the_sidebar_choice_survives_a_reload(tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api")
-    with serve_app(tmp_path, {"STUDY_RUNS_DIR": str(tmp_path / "runs")}) as (url, _), playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{url}/samples")
-            page.get_by_role("heading", name="Original and permuted samples").first.wait_for(timeout=60_000)
-            page.get_by_role("combobox", name="notMNIST data source").click()
-            page.get_by_role("option", name="bundled sample").click()
-            page.wait_for_url("**notmnist=bundled**", timeout=30_000)
-            page.reload()
-            page.get_by_role("heading", name="Original and permuted samples").first.wait_for(timeout=60_000)
-            page.get_by_text("images from the test split of").first.wait_for(timeout=30_000)
-            assert "notmnist=bundled" in page.url  # the choice is in the URL, and the page read it back:
-            assert "notmnist_sample" in page.get_by_text("images from the test split of").first.inner_text()
-        finally:
-            browser.close()
+    with app_page(tmp_path, "samples", "Original and permuted samples") as page:
+        page.get_by_role("combobox", name="notMNIST data source").click()
+        page.get_by_role("option", name="bundled sample").click()
+        page.wait_for_url("**notmnist=bundled**", timeout=30_000)
+        page.reload()
+        page.get_by_role("heading", name="Original and permuted samples").first.wait_for(timeout=60_000)
+        page.get_by_text("images from the test split of").first.wait_for(timeout=30_000)
+        assert "notmnist=bundled" in page.url  # the choice is in the URL, and the page read it back:
+        assert "notmnist_sample" in page.get_by_text("images from the test split of").first.inner_text()
 
 
 def test_explain_page_maps_every_face_of_an_uploaded_photo_and_refuses_a_broken_one(tmp_path):
@@ -120,28 +112,20 @@ def test_explain_page_maps_every_face_of_an_uploaded_photo_and_refuses_a_broken_
 
     from tests.fake_camera import face_frame
 
-    playwright = pytest.importorskip("playwright.sync_api")
     photo, broken = tmp_path / "astronaut.png", tmp_path / "broken.png"
     cv2.imwrite(str(photo), face_frame())
     broken.write_text("not a picture")
-    with serve_app(tmp_path, {"STUDY_RUNS_DIR": str(tmp_path / "runs")}) as (url, _), playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{url}/explain")
-            page.get_by_role("heading", name="What the networks rely on").first.wait_for(timeout=60_000)
-            page.get_by_role("tab", name="Faces").click()
-            page.get_by_text("Where it looks, per emotion").wait_for(timeout=60_000)
-            uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
-            uploader.set_input_files(str(photo))
-            page.get_by_text("Face 1:").first.wait_for(timeout=60_000)
-            assert page.get_by_role("button", name="Download").count() >= 1
-            if os.environ.get("E2E_SCREENSHOTS"):
-                page.screenshot(path=f"{os.environ['E2E_SCREENSHOTS']}/explain-faces.png", full_page=True)
-            uploader.set_input_files(str(broken))
-            error = page.locator('[data-testid="stAlertContentError"]').first
-            error.wait_for(timeout=60_000)
-            assert "broken.png" in error.inner_text() and "\n" not in error.inner_text().strip()
-            assert page.locator('[data-testid="stException"]').count() == 0
-        finally:
-            browser.close()
+    with app_page(tmp_path, "explain", "What the networks rely on") as page:
+        page.get_by_role("tab", name="Faces").click()
+        page.get_by_text("Where it looks, per emotion").wait_for(timeout=60_000)
+        uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+        uploader.set_input_files(str(photo))
+        page.get_by_text("Face 1:").first.wait_for(timeout=60_000)
+        assert page.get_by_role("button", name="Download").count() >= 1
+        if os.environ.get("E2E_SCREENSHOTS"):
+            page.screenshot(path=f"{os.environ['E2E_SCREENSHOTS']}/explain-faces.png", full_page=True)
+        uploader.set_input_files(str(broken))
+        error = page.locator('[data-testid="stAlertContentError"]').first
+        error.wait_for(timeout=60_000)
+        assert "broken.png" in error.inner_text() and "\n" not in error.inner_text().strip()
+        assert page.locator('[data-testid="stException"]').count() == 0
