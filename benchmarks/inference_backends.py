@@ -29,7 +29,7 @@ from core.inference.onnx_runtime import OnnxForward  # noqa: E402
 from core.inference.runtime import bf16_supported  # noqa: E402
 from core.inference.serving import configure_serving  # noqa: E402
 from core.runs.checkpoint import load_checkpoint  # noqa: E402
-from core.runs.index import best_first, find_runs  # noqa: E402
+from core.runs.index import webcam_default  # noqa: E402
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
@@ -79,7 +79,10 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     configure_serving()
-    checkpoint = args.checkpoint or best_first(find_runs(ROOT / "checkpoints", task="fer", loadable=True))[0].path
+    default = webcam_default(ROOT / "checkpoints")
+    checkpoint = args.checkpoint or (default and default.path)
+    if checkpoint is None:
+        sys.exit("no FER checkpoint with weights under checkpoints/; pass --checkpoint")
     model, record = load_checkpoint(checkpoint)
     size = record.config.image_size
     test = load_split(fer.SPEC, args.data or record.data.source, "test")

@@ -33,16 +33,16 @@ configure_serving()
 import numpy as np  # noqa: E402
 
 from core.inference.emotions import EmotionDetector, draw_faces  # noqa: E402
-from core.runs.index import best_first, find_runs  # noqa: E402
+from core.runs.index import webcam_default  # noqa: E402
 from tests.fake_camera import face_frame  # noqa: E402
 
 
 def default_checkpoint() -> Path:
     """What the page picks: the FER checkpoint with weights and the best validation accuracy."""
-    found = best_first(find_runs(ROOT / "checkpoints", task="fer", loadable=True))
-    if not found or found[0].path is None:
+    found = webcam_default(ROOT / "checkpoints")
+    if found is None or found.path is None:
         sys.exit("no FER checkpoint with weights under checkpoints/; pass --checkpoint")
-    return found[0].path
+    return found.path
 
 
 def camera_frames(n: int = 32, seed: int = 0) -> list[np.ndarray]:

@@ -7,26 +7,27 @@ import numpy as np
 import streamlit as st
 
 from core.config import EXPLAIN_METHODS
-from ui.common import CHECKPOINTS, notmnist_split
+from ui.common import CHECKPOINTS, notmnist_split, png_bytes
 
 st.title("What the networks rely on")
 st.caption(
     "Brighter = the pixel mattered more for the class the model chose. The permuted CNN's map is taken on the "
     "letter's own pixels (the permutation is part of what is explained), so every map sits on the same grid."
 )
-MODELS = {"CNN, original pixels": "cnn-original-s1", "CNN, permuted pixels": "cnn-permuted0-s0",
-          "MLP, original pixels": "mlp-original-s0", "MLP, permuted pixels": "mlp-permuted0-s0"}  # fmt: skip
 
 
 @st.cache_resource(show_spinner="Loading the letter models…")
 def letter_models() -> dict:
+    """The shipped study's four configurations, each its median seed (as on the results page and in the README)."""
     from core.data.tasks import batch_transform
     from core.runs.checkpoint import load_checkpoint
+    from core.study.notmnist_summary import collect_runs, comparison_rows
 
     out = {}
-    for label, run in MODELS.items():
-        model, record = load_checkpoint(CHECKPOINTS / "notmnist" / run)
-        out[label] = (model, batch_transform(record.config), record)
+    for row in comparison_rows(collect_runs(CHECKPOINTS / "notmnist")):
+        if row.median is not None and row.median.path is not None:
+            model, record = load_checkpoint(row.median.path)
+            out[f"{row.label} pixels"] = (model, batch_transform(record.config), record)
     return out
 
 
@@ -48,18 +49,8 @@ def letter_maps(source: str, split: str, index: int, method: str) -> dict:
             a = attribute(model, transform, image, used)
         out[label] = {"picture": overlay(image[0, 0].numpy(), a.maps[0]), "moran": float(morans_i(a.maps)[0]),
                       "label": record.classes[int(a.targets[0])], "p": float(a.probabilities[0].max()),
-                      "method": used}  # fmt: skip
+                      "method": used, "run": record.name}  # fmt: skip
     return out
-
-
-def png_bytes(picture: np.ndarray) -> bytes:
-    import io
-
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.fromarray(picture).save(out, format="PNG")
-    return out.getvalue()
 
 
 letters_tab, weights_tab, faces_tab, errors_tab = st.tabs(
@@ -77,7 +68,7 @@ with letters_tab:
         column.image(shown["picture"], caption=f"{label}: {shown['label']} ({shown['p']:.0%}); {shown['method']}, "
                      f"Moran's I {shown['moran']:.2f}", width="stretch")  # fmt: skip
         column.download_button("Download", png_bytes(shown["picture"]), key=f"letter-map-{i}", mime="image/png",
-                               file_name=f"test{index}-{MODELS[label]}-{shown['method']}.png",
+                               file_name=f"test{index}-{shown['run']}-{shown['method']}.png",
                                icon=":material/download:")  # fmt: skip
     st.markdown(
         "**Moran's I** measures whether relevant pixels come in patches of neighbours (near 1) or are scattered "
@@ -118,7 +109,7 @@ with weights_tab:
 with faces_tab:
     from ui.explain_faces import faces_panel
 
-    faces_panel(attribution_lock(), png_bytes)
+    faces_panel(attribution_lock())
 
 with errors_tab:
     from ui.explain_gallery import mistakes_gallery

@@ -1,6 +1,6 @@
 import streamlit as st
 
-from core.runs.index import best_first, find_runs
+from core.runs.index import webcam_default
 from core.study.notmnist_summary import by_cell, collect_runs, comparison_rows, permutation_drop
 from core.study.sweep import STUDY_TEST_ACCURACY
 from ui.common import CHECKPOINTS
@@ -35,7 +35,7 @@ ship with it still load and predict.
 
 # The headline numbers of the shipped results (the results pages have the details).
 cells = by_cell(comparison_rows(collect_runs(CHECKPOINTS / "notmnist")))
-best = best_first(find_runs(CHECKPOINTS, task="fer", loadable=True))
+best = webcam_default(CHECKPOINTS)
 if cells or best:
     st.subheader("Measured here")
     cols = st.columns(3)
@@ -49,8 +49,8 @@ if cells or best:
                 f"{-drop * 100:+.2f} pts (mean of {len(a.seeds)} seeds)",
                 delta_color="off",
             )  # a measured effect, not good or bad news
-    if best and best[0].test:
-        cfg, test = best[0].config, best[0].test
+    if best and best.test:
+        cfg, test = best.config, best.test
         study_best = max(STUDY_TEST_ACCURACY.values())
         how = "fine-tuned from ImageNet" if cfg.pretrained else "from scratch"
         cols[2].metric(

@@ -4,7 +4,6 @@ The frame callback and ICE configuration are plain functions in `ui/live_video.p
 there); Streamlit runs this file as `__main__`, which draws the page.
 """
 
-import io
 import logging
 import queue
 import time
@@ -12,14 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
-from PIL import Image
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from core.data.images import open_image, to_rgb_array
 from core.errors import CheckpointError, ImageLoadError
 from core.inference.emotions import EmotionDetector, draw_faces
 from core.study.plots import probability_bars
-from ui.common import emotion_detector, emotion_models, model_card_panel
+from ui.common import emotion_detector, emotion_models, model_card_panel, png_bytes
 from ui.live_video import face_cam, make_frame_callback, rtc_configuration
 
 log = logging.getLogger(__name__)
@@ -30,9 +28,8 @@ def show_faces(model_dir: Path, image_rgb: np.ndarray) -> None:
     faces = detector.detect(image_rgb, order="rgb")
     annotated = draw_faces(image_rgb, faces, order="rgb")
     st.image(annotated, width="stretch")
-    png = io.BytesIO()
-    Image.fromarray(annotated).save(png, format="PNG")
-    st.download_button("Download the annotated picture", png.getvalue(), file_name="emotions.png", mime="image/png")
+    st.download_button("Download the annotated picture", png_bytes(annotated), file_name="emotions.png",
+                       mime="image/png")  # fmt: skip
     if not faces:
         st.info("No face found. Faces should be upright, lit from the front and at least a tenth of the picture.")
     for i, face in enumerate(faces, 1):

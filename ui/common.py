@@ -251,6 +251,17 @@ def checkpoint_zip(path: Path) -> bytes:
     return _checkpoint_zip(str(path), (path / "meta.json").stat().st_mtime)
 
 
+def png_bytes(picture: Any) -> bytes:
+    """An RGB (or gray) uint8 array as PNG file bytes, for a download button."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(picture).save(out, format="PNG")
+    return out.getvalue()
+
+
 @st.cache_data(max_entries=4, show_spinner=False)
 def _checkpoint_zip(folder: str, mtime: float) -> bytes:
     import io

@@ -4,15 +4,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
 from core.config import EXPLAIN_METHODS
 from core.errors import ImageLoadError
-from ui.common import emotion_models
+from ui.common import emotion_models, png_bytes
 
 
 @st.cache_resource(show_spinner="Loading the emotion model for its maps…")
@@ -35,7 +33,7 @@ def _explained(folder: str, mtime: float, data: bytes, name: str, method: str, _
         return explain_crops(model, record, found, method)
 
 
-def faces_panel(lock: threading.Lock, png_bytes: Callable[[np.ndarray], bytes]) -> None:
+def faces_panel(lock: threading.Lock) -> None:
     from core.study.explain_plots import METHOD_NAMES, class_maps_figure
 
     models = emotion_models()

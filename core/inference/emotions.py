@@ -23,7 +23,7 @@ from ..errors import CheckpointError
 from ..runs.checkpoint import load_checkpoint
 from ..runs.record import RunRecord
 from .calibration import Calibration
-from .faces import Box, BoxFollower, FaceFinder, FaceTracker, square_box, to_gray
+from .faces import Box, BoxFollower, FaceFinder, FaceTracker, face_crop, to_gray
 from .modes import inference_mode
 from .onnx_runtime import onnx_forward
 from .runtime import predict_logits
@@ -62,6 +62,11 @@ def _calibration(record: RunRecord, folder: Path) -> Calibration | None:
         return Calibration.from_dict(record.calibration, len(record.classes))
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{folder}/meta.json: field 'calibration' is not valid ({exc})") from None
+
+
+def prepare_face(crop_gray: np.ndarray, size: int) -> np.ndarray:
+    """A grayscale face crop -> the size x size uint8 image FER-2013's faces are decoded to (the same function)."""
+    return prepare_image(Image.fromarray(crop_gray), size, invert="never")
 
 
 class EmotionDetector:
@@ -115,7 +120,7 @@ class EmotionDetector:
 
     def prepare(self, crop_gray: np.ndarray) -> np.ndarray:
         """A grayscale face crop -> the uint8 image the training data was decoded to (same function)."""
-        return prepare_image(Image.fromarray(crop_gray), self.decoded_size, invert="never")
+        return prepare_face(crop_gray, self.decoded_size)
 
     def classify(self, crops: list[np.ndarray]) -> np.ndarray:
         """Probabilities (N x 7) for grayscale face crops, in one forward pass."""
@@ -146,11 +151,14 @@ class EmotionDetector:
             track_id,
         )
 
+    def framed_crops(self, gray: np.ndarray, found: list[Box]) -> list[tuple[Box, np.ndarray]]:
+        """The crop box of each found face (framed like FER-2013's faces) and its gray pixels."""
+        return [face_crop(gray, b, self.margin, self.shift_y) for b in found]
+
     def crops_and_probabilities(self, gray: np.ndarray, found: list[Box]) -> tuple[list[Box], np.ndarray]:
         """The crop box of each found face (framed like FER-2013's faces) and its probabilities."""
-        boxes = [square_box(b, gray.shape, self.margin, self.shift_y) for b in found]
-        crops = [gray[y : y + h, x : x + w] for x, y, w, h in boxes]
-        return boxes, self.classify(crops)
+        framed = self.framed_crops(gray, found)
+        return [box for box, _ in framed], self.classify([crop for _, crop in framed])
 
     def detect(self, frame: np.ndarray, order: str = "bgr") -> list[Face]:
         """Every face in one image (no smoothing)."""

@@ -247,7 +247,7 @@ class FaceCam:
             return frame_bgr
         face = max(faces, key=lambda f: f.box[2] * f.box[3])
         x, y, w, h = face.box
-        if self.heat is None or now - self._last >= self.interval:
+        if now - self._last >= self.interval:  # due (always before the first map): crop only then
             from .faces import to_gray
 
             gray = to_gray(frame_bgr, "bgr")  # as the detector's crops are taken

@@ -114,6 +114,12 @@ def square_box(box: Box, frame_shape: tuple[int, int], margin: float = 1.2, shif
     return left, top, right - left, bottom - top
 
 
+def face_crop(gray: np.ndarray, box: Box, margin: float, shift_y: float) -> tuple[Box, np.ndarray]:
+    """The square crop box around a found face (`square_box`) and the gray pixels inside it."""
+    x, y, w, h = square = square_box(box, gray.shape, margin, shift_y)
+    return square, gray[y : y + h, x : x + w]
+
+
 def iou(a: Box, b: Box) -> float:
     ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
     iw = max(0, min(ax2, bx2) - max(a[0], b[0]))

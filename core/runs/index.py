@@ -57,3 +57,10 @@ def find_runs(
 def best_first(records: Iterable[RunRecord]) -> list[RunRecord]:
     """Best validation accuracy first (the webcam's default model is the first)."""
     return sorted(records, key=lambda r: -(r.validation.accuracy if r.validation else 0.0))
+
+
+def webcam_default(root: Path | str) -> RunRecord | None:
+    """The emotion model the webcam page opens on: of the FER runs with weights under root, the best by
+    validation accuracy (None when there is none)."""
+    found = best_first(find_runs(root, task="fer", loadable=True))
+    return found[0] if found else None

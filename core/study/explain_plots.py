@@ -96,7 +96,8 @@ def class_maps_figure(blocks: dict[str, dict], title: str | None = None) -> go.F
     """The mean map of each emotion (over the faces of that emotion) with its eye and mouth shares: a row per
     method ({method: `core explain --by-class` block})."""
     classes = list(next(iter(blocks.values()))["classes"])
-    pictures = [[class_map_pictures(block)[name] for name in classes] for block in blocks.values()]
+    drawn = [class_map_pictures(block) for block in blocks.values()]
+    pictures = [[by_class[name] for name in classes] for by_class in drawn]
     row_titles = [METHOD_NAMES.get(method, method) for method in blocks]
     shares = [" / ".join(f"{b['classes'][name]['eyes']['mean']:.0%}" for b in blocks.values()) for name in classes]
     mouths = [" / ".join(f"{b['classes'][name]['mouth']['mean']:.0%}" for b in blocks.values()) for name in classes]

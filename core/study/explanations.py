@@ -84,7 +84,7 @@ def class_maps(
             normalised(attribute(model, transform, split.images[start:end], method, split.labels[start:end]).maps)
         )
         if progress is not None:
-            progress(min(start + batch, count), count)
+            progress(end, count)
     all_maps, labels = np.concatenate(maps), split.labels[:count].numpy()  # one class per face
     shares = region_shares(all_maps, FACE_REGIONS, side=all_maps.shape[-1])
     faces = split.images[:count, 0].float().numpy()
@@ -173,22 +173,15 @@ def letter_crops(checkpoint: str | Path) -> tuple[nn.Module, Crops]:
 def face_crops(checkpoint: str | Path) -> tuple[nn.Module, Crops]:
     """The model, and an image -> every face the detector finds, framed and decoded as the webcam and `predict`."""
     from ..inference.emotions import EmotionDetector
-    from ..inference.faces import square_box, to_gray
+    from ..inference.faces import to_gray
 
     detector = EmotionDetector(checkpoint, backend="torch")
 
     def crops(image: Image.Image) -> list[tuple[Box | None, np.ndarray]]:
         gray = to_gray(to_rgb_array(image), "rgb")
-        out: list[tuple[Box | None, np.ndarray]] = []
-        for box in detector.finder.find(gray):
-            x, y, w, h = square_box(box, gray.shape, detector.margin, detector.shift_y)
-            out.append(((x, y, w, h), detector.prepare(gray[y : y + h, x : x + w])))
-        return out
+        return [(box, detector.prepare(crop)) for box, crop in detector.framed_crops(gray, detector.finder.find(gray))]
 
     return detector.model, crops
-
-
-LOCALITY_METHODS = ("saliency", "integrated-gradients")  # what `core explain --record` is run with for the README
 
 
 def locality_rows(notmnist_root: Path) -> list[dict[str, Any]]:
@@ -210,6 +203,7 @@ def letters_side_by_side(notmnist_root: Path, letters: str = "ACGJ", method: str
     from ..data.cache import load_split
     from ..data.notmnist import SPEC
     from .notmnist_summary import collect_runs, comparison_rows
+    from .plots import enlarge
 
     models = [(row.label, row.median.path) for row in comparison_rows(collect_runs(notmnist_root)) if row.median]
     if not models:
@@ -217,8 +211,7 @@ def letters_side_by_side(notmnist_root: Path, letters: str = "ACGJ", method: str
     split = load_split(SPEC, "bundled", "test")
     chosen = [int((split.labels == split.classes.index(c)).nonzero()[0]) for c in letters if c in split.classes]
     images = split.images[chosen]
-    plain = [np.repeat(np.repeat(img[0].numpy(), 5, 0), 5, 1) for img in images]
-    rows: list[list[np.ndarray]] = [[np.stack([p] * 3, -1)] for p in plain]
+    rows: list[list[np.ndarray]] = [[enlarge(np.stack([img[0].numpy()] * 3, -1), 5)] for img in images]
     titles: list[list[str]] = [[] for _ in chosen]
     for _, path in models:
         model, record = load_checkpoint(path)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-from ..runs.index import best_first, find_runs
+from ..runs.index import webcam_default
 from .plots import accuracy_bars, confusion_heatmap
 from .sweep import by_completeness, find_sweeps, read_sweep
 
@@ -38,11 +38,11 @@ def freeze_depth_figure(checkpoints: Path) -> go.Figure | None:
 
 def best_model_confusion(checkpoints: Path) -> go.Figure | None:
     """The webcam page's default model (best validation accuracy): its normalised test confusion matrix."""
-    found = best_first(find_runs(checkpoints, task="fer", loadable=True))
-    test = found[0].test if found else None
-    if test is None:
+    found = webcam_default(checkpoints)
+    test = found.test if found else None
+    if found is None or test is None:
         return None
-    cfg = found[0].config
+    cfg = found.config
     start = "fine-tuned" if cfg.pretrained else "from scratch"
     title = (
         f"{cfg.model} {start} (freeze {cfg.freeze}), {cfg.img_size} px: "
@@ -82,13 +82,13 @@ def emotion_maps_figure(checkpoints: Path) -> go.Figure | None:
     a row per recorded method."""
     from .explain_plots import class_maps_figure
 
-    found = best_first(find_runs(checkpoints, task="fer", loadable=True))
-    blocks = ((found[0].explanations or {}).get("by_class", {})) if found else {}
-    if not blocks:
+    found = webcam_default(checkpoints)
+    blocks = (found.explanations or {}).get("by_class", {}) if found else {}
+    if found is None or not blocks:
         return None
     n = next(iter(blocks.values()))["n"]
     area = next(iter(blocks.values()))["area"]
-    title = (f"{found[0].config.model}: mean map per emotion over {n:,} test faces; share in the eye band and "
+    title = (f"{found.config.model}: mean map per emotion over {n:,} test faces; share in the eye band and "
              f"mouth (white; a flat map: {area['eyes']:.0%} / {area['mouth']:.0%})")  # fmt: skip
     return class_maps_figure(blocks, title=title)
 

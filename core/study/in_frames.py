@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from ..data.sources import ImageSplit
-from ..inference.emotions import EmotionDetector
-from ..inference.faces import iou
+from ..inference.emotions import FRAMING, EmotionDetector, prepare_face
+from ..inference.faces import Box, FaceFinder, face_crop, iou
 
 FRAME = (480, 640)
 
@@ -42,6 +42,12 @@ def paste(face: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, tuple
     return np.clip(frame, 0, 255).astype(np.uint8), (x + pad, y + pad, side, side)
 
 
+def matching_face(finder: FaceFinder, frame: np.ndarray, truth: Box) -> Box | None:
+    """The cascade's box for the pasted face: the found box overlapping it most, if it overlaps by IoU 0.3."""
+    best = max(finder.find(frame), key=lambda b: iou(b, truth), default=None)
+    return best if best is not None and iou(best, truth) >= 0.3 else None
+
+
 def in_frame_evaluation(detector: EmotionDetector, split: ImageSplit, n: int | None = None, seed: int = 0) -> dict:
     """Crop-only and in-frame accuracy on the first n faces of a split, the detection rate and the framing."""
     rng = np.random.default_rng(seed)
@@ -52,9 +58,8 @@ def in_frame_evaluation(detector: EmotionDetector, split: ImageSplit, n: int | N
     found, frame_pred, scale, shift_x, shift_y = [], [], [], [], []
     for face in faces:
         frame, truth = paste(face, rng)
-        raw = detector.finder.find(frame)
-        best = max(raw, key=lambda b: iou(b, truth), default=None)
-        if best is None or iou(best, truth) < 0.3:
+        best = matching_face(detector.finder, frame, truth)
+        if best is None:
             found.append(False)
             frame_pred.append(-1)
             continue
@@ -93,12 +98,6 @@ def framed_faces(
     cascade, cropped with the webcam's framing and decoded back to the split's size. Returns the crops
     (N x H x W uint8; the face itself where the cascade missed it) and which faces were found. A training set of
     these teaches a model the detector's framing (`python -m core framed-faces`)."""
-    from PIL import Image
-
-    from ..data.images import prepare_image
-    from ..inference.emotions import FRAMING
-    from ..inference.faces import FaceFinder, square_box
-
     rng = np.random.default_rng(seed)
     finder = FaceFinder(320)  # the webcam's detection width
     faces = split.images[:, 0].numpy()
@@ -106,11 +105,10 @@ def framed_faces(
     size = faces.shape[-1]
     for i, face in enumerate(faces):
         frame, truth = paste(face, rng)
-        best = max(finder.find(frame), key=lambda b: iou(b, truth), default=None)
-        if best is not None and iou(best, truth) >= 0.3:
-            x, y, w, h = square_box(best, frame.shape, FRAMING["margin"], FRAMING["shift_y"])
-            out[i] = prepare_image(Image.fromarray(frame[y : y + h, x : x + w]), size, invert="never")
-            found[i] = True
+        best = matching_face(finder, frame, truth)
+        if best is not None:
+            _, crop = face_crop(frame, best, FRAMING["margin"], FRAMING["shift_y"])
+            out[i], found[i] = prepare_face(crop, size), True
         if progress is not None and ((i + 1) % 500 == 0 or i + 1 == len(faces)):
             progress(i + 1, len(faces))
     return out, found

@@ -216,16 +216,16 @@ def explanations_section(root: Path) -> str:
             lines[-1] += (" Deleting the most-attributed pixels hurts no more than deleting random ones for: "
                           f"{', '.join(unfaithful)}; those maps are not faithful.")  # fmt: skip
         parts.append("\n".join(lines))
-    from ..runs.index import best_first, find_runs
+    from ..runs.index import webcam_default
 
-    found = best_first(find_runs(root, task="fer", loadable=True))
-    blocks = (found[0].explanations or {}).get("by_class", {}) if found else {}
-    if blocks:
+    found = webcam_default(root)
+    blocks = (found.explanations or {}).get("by_class", {}) if found else {}
+    if found is not None and blocks:
         methods = list(blocks)
         first = blocks[methods[0]]
         names = " / ".join(METHOD_NAMES.get(m, m) for m in methods)
         lines = [
-            f"Emotions: the webcam default (`{found[0].name}`), each test face's map explaining its true emotion, "
+            f"Emotions: the webcam default (`{found.name}`), each test face's map explaining its true emotion, "
             f"the share of relevance in the eye band and the mouth of the aligned 48×48 face ({names}; a flat map "
             f"puts {first['area']['eyes']:.0%} in the eyes and {first['area']['mouth']:.0%} in the mouth). "
             f"`python -m core explain RUN --by-class {first['n']} --method M --record`.",
