@@ -104,6 +104,14 @@ class Experiment:
         return f"{self.model}-{start}{freeze}-{self.img_size}px-s{self.seed}"
 
     @property
+    def start(self) -> str:
+        """Where the weights started, as people say it: 'from scratch', 'fine-tuned from ImageNet' or
+        'fine-tuned from a trained run' (`init_from` names it)."""
+        if self.init_from:
+            return "fine-tuned from a trained run"
+        return "fine-tuned from ImageNet" if (self.pretrained or self.weights) else "from scratch"
+
+    @property
     def arch(self) -> str:
         """The network's name (model, filled from the task's default)."""
         assert self.model is not None  # set in __post_init__

@@ -52,13 +52,13 @@ if cells or best:
     if best and best.test:
         cfg, test = best.config, best.test
         study_best = max(STUDY_TEST_ACCURACY.values())
-        how = "fine-tuned from ImageNet" if cfg.pretrained else "from scratch"
         cols[2].metric(
             "Best emotion model (FER-2013 test)",
             f"{test.accuracy:.1%}",
             f"{(test.accuracy - study_best) * 100:+.1f} pts vs the study's best ({study_best:.1%})",
         )
+        source = f" (`{cfg.init_from}`)" if cfg.init_from else ""
         cols[2].caption(
-            f"{cfg.model} {how}, freeze {cfg.freeze}, {cfg.img_size} px; the webcam default. On the test faces that "
-            f"do not occur in train: {test.unseen_text()}."
+            f"{cfg.model} {cfg.start}{source}, freeze {cfg.freeze}, {cfg.img_size} px; the webcam default. On the "
+            f"test faces that do not occur in train: {test.unseen_text()}."
         )

@@ -43,9 +43,8 @@ def best_model_confusion(checkpoints: Path) -> go.Figure | None:
     if found is None or test is None:
         return None
     cfg = found.config
-    start = "fine-tuned" if cfg.pretrained else "from scratch"
     title = (
-        f"{cfg.model} {start} (freeze {cfg.freeze}), {cfg.img_size} px: "
+        f"{cfg.model} {cfg.start} (freeze {cfg.freeze}), {cfg.img_size} px: "
         f"test accuracy {test.accuracy:.1%}, rows normalised"
     )
     return confusion_heatmap(test.confusion_matrix, test.classes, True, title=title)
