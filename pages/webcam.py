@@ -71,8 +71,14 @@ def live_video(model_dir: Path) -> None:
         status = st.empty()
         chart = st.empty()
         if not ctx.state.playing:
+            # results the last stream left behind must not show as the next stream's first faces
+            st.session_state.pop("webcam_last", None)
+            drain(results)
             status.info("Press START to begin. The emotion of the largest face and the frame rate appear here.")
             return
+        shown = st.session_state.get("webcam_last")
+        if shown is not None:  # a rerun while playing: keep the last result on screen, not a blank panel
+            show_result(status, chart, shown)
         last = time.time()
         while ctx.state.playing:  # the streamlit-webrtc pattern: poll the queue while the video plays
             try:
@@ -82,21 +88,31 @@ def live_video(model_dir: Path) -> None:
                     status.info("Waiting for video…")
                 continue
             last = item["time"]
-            fps = item["fps"]  # over every frame of the last 2 s, counted in the video thread
-            faces = item["faces"]
-            if faces:
-                face = faces[0]
-                unsure = " (unsure)" if face["low_confidence"] else ""
-                status.markdown(
-                    f"### {face['label']} · {face['confidence']:.0%}{unsure}\n"
-                    f"{len(faces)} face{'s' if len(faces) > 1 else ''} · {fps:.1f} frames/s · "
-                    f"{item['ms']:.0f} ms per frame"
-                )
-                chart.plotly_chart(
-                    probability_bars(face["probabilities"], height=260), width="stretch", key=f"live-{item['time']}"
-                )
-            else:
-                status.markdown(f"### no face found\n{fps:.1f} frames/s · {item['ms']:.0f} ms per frame")
+            st.session_state.webcam_last = item
+            show_result(status, chart, item)
+
+
+def drain(results: queue.Queue) -> None:
+    while True:
+        try:
+            results.get_nowait()
+        except queue.Empty:
+            return
+
+
+def show_result(status, chart, item: dict) -> None:
+    """One processed frame's result: the largest face's emotion, the frame rate (over the last 2 s) and bars."""
+    fps, faces = item["fps"], item["faces"]
+    if not faces:
+        status.markdown(f"### no face found\n{fps:.1f} frames/s · {item['ms']:.0f} ms per frame")
+        return
+    face = faces[0]
+    unsure = " (unsure)" if face["low_confidence"] else ""
+    status.markdown(
+        f"### {face['label']} · {face['confidence']:.0%}{unsure}\n"
+        f"{len(faces)} face{'s' if len(faces) > 1 else ''} · {fps:.1f} frames/s · {item['ms']:.0f} ms per frame"
+    )
+    chart.plotly_chart(probability_bars(face["probabilities"], height=260), width="stretch", key=f"live-{item['time']}")
 
 
 def how_it_reads(detector: EmotionDetector) -> str:

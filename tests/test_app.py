@@ -200,6 +200,12 @@ def test_webcam_page_renders_with_a_model(app, tmp_path, emotion_checkpoint, mon
     assert not app.exception, app.exception
     assert any("fer-small" in o for o in app.selectbox(key="webcam_model_choice").options)
     assert any("Press START" in i.value for i in app.info)
+    # Results a stopped stream left in the queue are dropped, so the next START cannot show them as its faces.
+    stale = app.session_state["webcam_results"]
+    stale.put({"time": 0.0, "fps": 9.0, "ms": 5.0, "faces": []})
+    app.session_state["webcam_last"] = {"time": 0.0}
+    app.run()
+    assert stale.empty() and "webcam_last" not in app.session_state
 
 
 @pytest.mark.parametrize("page", ["pages/train.py", "pages/notmnist_results.py", "pages/webcam.py"])
