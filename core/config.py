@@ -67,6 +67,10 @@ class Experiment:
     step_size: int | None = None  # StepLR: epochs per decay (default: a third of the run)
     gamma: float = 0.1  # StepLR decay
     label_smoothing: float = 0.0
+    # knowledge distillation: finished runs (folders, comma-separated) whose averaged predictions the student learns
+    teachers: str | None = None
+    distill_weight: float = 0.5  # with teachers: the soft targets' share of the loss
+    distill_temperature: float = 2.0  # with teachers: how much both sides' predictions are softened
     class_weights: bool = False  # weight the loss by inverse class frequency
     augment_shift: int = 1  # notmnist: random shift in pixels (batched, before permutation); 0 disables
     flip: bool = True  # fer: random horizontal flip
@@ -101,7 +105,8 @@ class Experiment:
             return f"{self.model}-{pixels}{'-tuned' if self.init_from else ''}-s{self.seed}"
         start = "tuned" if self.init_from else "pretrained" if (self.pretrained or self.weights) else "scratch"
         freeze = f"-{self.freeze}" if self.freeze != "none" else ""
-        return f"{self.model}-{start}{freeze}-{self.img_size}px-s{self.seed}"
+        distilled = "-distilled" if self.teachers else ""
+        return f"{self.model}-{start}{freeze}{distilled}-{self.img_size}px-s{self.seed}"
 
     @property
     def start(self) -> str:
@@ -172,7 +177,8 @@ def _spelled(name: str) -> str:
 def _check_types(c: Experiment) -> None:
     ints = ("permutation_seed", "img_size", "epochs", "batch_size", "augment_shift", "seed")
     optional_ints = ("step_size", "train_limit", "test_limit")
-    floats: tuple[str, ...] = ("lr", "weight_decay", "gamma", "label_smoothing", "crop_scale", "rotation", "erasing")
+    floats: tuple[str, ...] = ("lr", "weight_decay", "gamma", "label_smoothing", "crop_scale", "rotation", "erasing",
+                               "distill_weight", "distill_temperature")  # fmt: skip
     if c.dropout is not None:
         floats += ("dropout",)
     bools = ("permute", "pretrained", "class_weights", "flip")
@@ -189,7 +195,7 @@ def _check_types(c: Experiment) -> None:
     for name in bools:
         if not isinstance(getattr(c, name), bool):
             raise ConfigError(f"{_spelled(name)} must be true or false, not {getattr(c, name)!r}")
-    for name in ("weights", "data"):
+    for name in ("weights", "data", "teachers"):
         if getattr(c, name) is not None and not isinstance(getattr(c, name), str):
             raise ConfigError(f"{name} must be a path or name, not {getattr(c, name)!r}")
     if not isinstance(c.extra, dict):
@@ -231,6 +237,8 @@ def _check_ranges(c: Experiment) -> None:
         ("crop scale", 0.1 <= c.crop_scale <= 1, "between 0.1 and 1"),
         ("rotation", 0 <= c.rotation <= 180, "between 0 and 180 degrees"),
         ("erasing", 0 <= c.erasing <= 1, "a probability between 0 and 1"),
+        ("distill weight", 0 < c.distill_weight <= 1, "above 0 and at most 1"),
+        ("distill temperature", 0.5 <= c.distill_temperature <= 20, "between 0.5 and 20"),
         ("dropout", c.dropout is None or 0 <= c.dropout < 1, "at least 0 and below 1"),
         ("shift", 0 <= c.augment_shift <= 14, "between 0 and 14 pixels"),
         ("step size", c.step_size is None or c.step_size >= 1, "at least 1 epoch"),
@@ -313,6 +321,24 @@ FLAGS = (
     Flag("step_size", "--step-size", "step schedule: epochs per decay (default a third of the run)", "training"),
     Flag("gamma", "--gamma", "step schedule: decay factor (default 0.1)", "training"),
     Flag("label_smoothing", "--label-smoothing", "label smoothing, 0 to <1 (default 0)", "training"),
+    Flag(
+        "teachers",
+        "--teachers",
+        "distil from these finished runs (folders, comma-separated): the student also learns their mean prediction",
+        "training",
+    ),
+    Flag(
+        "distill_weight",
+        "--distill-weight",
+        "with --teachers: the soft targets' share of the loss (default 0.5)",
+        "training",
+    ),  # fmt: skip
+    Flag(
+        "distill_temperature",
+        "--distill-temperature",
+        "with --teachers: the softening temperature (default 2)",
+        "training",
+    ),  # fmt: skip
     Flag("class_weights", "--class-weights", "weight the loss by inverse class frequency", "training", (), "switch"),
     Flag("augment_shift", "--shift", "notmnist: random shift in px, 0 disables (default 1)", "training", ("notmnist",)),
     Flag("flip", "--no-flip", "fer: no random horizontal flips", "training", ("fer",), "negated"),

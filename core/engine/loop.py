@@ -39,6 +39,7 @@ from ..runs.lock import run_folder_lock
 from ..runs.record import DataInfo, RunRecord, SplitMetrics, read_record, record_from_dict
 from . import distributed
 from .callbacks import Callback
+from .distill import check_teachers, distillation_loss, training_targets
 from .distributed import SINGLE, DistInfo
 from .metrics import bootstrap_ci, classification_metrics
 from .optim import make_loss, make_optimizer, make_scheduler
@@ -75,9 +76,11 @@ def train_one_epoch(
     info: DistInfo = SINGLE,
     aug_generator: torch.Generator | None = None,
     mode: Mode = FP32,
+    targets: torch.Tensor | None = None,
 ) -> dict[str, Any]:
     """One pass over the training split, in `mode` (precision and layout). `generator` orders it (the same on
-    every rank); augmentation draws from `aug_generator` (per rank; in one process the same generator)."""
+    every rank); augmentation draws from `aug_generator` (per rank; in one process the same generator). With
+    `targets` (the teachers' soft targets, a row per training image), the loss is the distillation loss."""
     model.train()
     dev = next(model.parameters()).device
     loss_fn = loss_fn.to(dev)
@@ -91,6 +94,8 @@ def train_one_epoch(
         with mode.autocast(dev):
             logits = model(x)
         loss = loss_fn(logits.float(), y)
+        if targets is not None:
+            loss = distillation_loss(loss, logits.float(), targets[idx].to(dev), config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -196,6 +201,8 @@ def run_experiment(
     Under torchrun (`dist_info`), every rank trains its shard and only rank 0 writes."""
     main = dist_info.is_main
     callbacks = list(callbacks) if main else []
+    if config.teachers:  # a wrong teacher is said before any data is read or folder made
+        check_teachers(config, list(get_task(config.task).spec.classes))
     if out_dir is None:
         model, run = _train(config, None, None, callbacks, data, dist_info)
     else:
@@ -267,6 +274,7 @@ def _train(
     scheduler = make_scheduler(optimizer, config, steps)
     loss_fn = make_loss(config, train)
     transform = batch_transform(config)
+    targets = training_targets(config, train, out or resume_from) if config.teachers else None
     history: list[dict[str, Any]] = []
     best = Best()
     first_epoch = 1
@@ -303,6 +311,7 @@ def _train(
             info,
             aug_generator,
             mode,
+            targets,
         )
         _check_finite(model, epoch)
         ev = evaluate(model, splits[select_on], transform, mode)
