@@ -27,6 +27,7 @@ from .config import (
     NOTMNIST_MODELS,
     OPTIMIZERS,
     PRECISIONS,
+    TTA_METHODS,
     Experiment,
 )
 from .data.tasks import get_task
@@ -264,8 +265,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     if args.in_frames is not None and args.in_frames < 1:
         raise ConfigError("--in-frames must be at least 1 face")
+    if args.record_tta and args.tta == "none":
+        raise ConfigError("--record-tta stores a test-time augmentation's figures; give --tta flip or --tta ten-crop")
     model, record = load_checkpoint(args.checkpoint)
     config = record.config
+    if args.tta != "none" and config.task != "fer":
+        raise ConfigError(f"--tta is for emotion (fer) models; {args.checkpoint} is a {config.task} model")
     if args.photos:
         return _evaluate_photos(args, config.task)
     spec = get_task(config.task).spec
@@ -288,15 +293,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         precision = trained.get("precision", config.precision)
         memory_format = trained.get("memory_format", config.memory_format)
     mode, _ = inference_mode(model, config, 256, precision, memory_format)
-    metrics = evaluate(model, split, batch_transform(config), mode, train=train, confidence=True)
+    metrics = evaluate(model, split, batch_transform(config), mode, train=train, confidence=True, tta=args.tta)
     metrics["mode"] = mode.name
-    metrics.update(checkpoint=str(args.checkpoint), source=split.source)
+    metrics.update(checkpoint=str(args.checkpoint), source=split.source, tta=args.tta)
     if args.record_unseen:
         _record_unseen(args.checkpoint, record, args.split, metrics)
+    if args.record_tta:
+        _record_tta(args.checkpoint, record, args.split, args.tta, metrics)
     if args.json:
         print(json.dumps(metrics))
         return 0
-    print(f"{args.checkpoint} on {split.source} [{args.split}: {split.origin}, n={metrics['n']}]")
+    views = "" if args.tta == "none" else f", {args.tta} test-time augmentation"
+    print(f"{args.checkpoint} on {split.source} [{args.split}: {split.origin}, n={metrics['n']}{views}]")
     print(
         f"accuracy {metrics['accuracy']:.4f} (95% CI {metrics['ci_low']:.4f}-{metrics['ci_high']:.4f})   "
         f"macro-F1 {metrics['macro_f1']:.4f}"
@@ -389,6 +397,18 @@ def _record_unseen(checkpoint: str, record: RunRecord, split: str, metrics: dict
     record.metrics[split] = dataclasses.replace(recorded, unseen=Unseen(**metrics["unseen"]))
     write_record(checkpoint, record)
     log.info("recorded the unseen-in-train %s accuracy in %s/meta.json", split, checkpoint)
+
+
+def _record_tta(checkpoint: str, record: RunRecord, split: str, method: str, metrics: dict[str, Any]) -> None:
+    """Add this split's test-time-augmented figures to a finished run's record (its trained metrics stay)."""
+    from .runs.checkpoint import write_record
+
+    figures = {k: metrics[k] for k in ("n", "accuracy", "ci_low", "ci_high", "macro_f1", "source")}
+    stored = dict(record.test_time_augmentation or {})
+    stored[split] = {**stored.get(split, {}), method: figures}
+    record.test_time_augmentation = stored
+    write_record(checkpoint, record)
+    log.info("recorded the %s %s accuracy in %s/meta.json", method, split, checkpoint)
 
 
 def _predict_letters(args: argparse.Namespace) -> tuple[list[dict], int]:
@@ -695,6 +715,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="also store the unseen-in-train figure of this split in the checkpoint's meta.json (for runs recorded "
         "before it was computed; the other metrics stay as trained)",
     )
+    ev_options.add_argument(
+        "--tta", choices=TTA_METHODS, default="none",
+        help="fer: average the logits of views of each face: flip (2) or ten-crop (corners, centre and mirrors; 10)",
+    )  # fmt: skip
+    ev_options.add_argument(
+        "--record-tta", action="store_true",
+        help="store this split's --tta accuracy in the checkpoint's meta.json (shown in the README's tables)",
+    )  # fmt: skip
     ev_options.add_argument(
         "--in-frames", type=int, metavar="N",
         help="fer: the whole webcam pipeline on the split's first N faces pasted into 640x480 frames, against "

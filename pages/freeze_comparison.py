@@ -5,9 +5,9 @@ import pandas as pd
 import streamlit as st
 
 from core.study.plots import accuracy_bars, confusion_heatmap, per_class_heatmap, training_curves
-from core.study.report import unseen_cell
+from core.study.report import test_accuracies, training_command, unseen_cell
 from core.study.sweep import RowStatus, by_completeness, find_sweeps, read_sweep, sweep_command, test_split_origin
-from ui.common import curve_picker, number_table, result_roots, shown_path
+from ui.common import CHECKPOINTS, curve_picker, number_table, result_roots, shown_path, task_runs
 
 st.title("Compare freeze depths")
 st.caption(
@@ -88,6 +88,21 @@ number_table(
     formats={"time (min)": "{:.1f}", "trainable params": "{:,.0f}", "best epoch": "{:.0f}"},
     download=f"{folder.name}.csv",
 )
+
+beyond = [r for r in task_runs("fer") if r.path and CHECKPOINTS / "beyond" in r.path.parents and r.test]
+if beyond:
+    st.markdown("**Beyond the study** (its own recipe; the rows above stay the study's)")
+    best_row = max((pct(r.get("test")) or 0.0 for r in rows), default=0.0)
+    for col, run in zip(st.columns(4), beyond):
+        figures = test_accuracies(run)
+        augmented = ", ".join(f"{name} {value:.1%}" for name, value in figures.items() if value is not None)
+        col.metric(
+            f"{run.config.model} · {run.config.image_size} px",
+            f"{figures['one crop']:.1%}",
+            f"{(figures['one crop'] - best_row) * 100:+.1f} pts vs this sweep's best row" if best_row else None,
+            help=f"`{run.name}`, {run.config.start}. Test accuracy: {augmented}. `{training_command(run)}`",
+        )
+    st.caption("One crop, as trained and as the webcam runs it; the help mark gives flip, ten-crop and calibrated.")
 
 left, right = st.columns(2)
 with left:

@@ -31,6 +31,7 @@ from ..data.transforms import BatchTransform
 from ..errors import CheckpointError, ConfigError, StudyError
 from ..inference.modes import FP32, Mode
 from ..inference.runtime import device, predict_logits
+from ..inference.tta import tta_logits
 from ..models import build_model, count_parameters
 from ..runs.checkpoint import load_checkpoint, save_checkpoint, start_from_run
 from ..runs.files import META_FILE, git_commit
@@ -126,11 +127,16 @@ def evaluate(
     mode: Mode = FP32,
     train: ImageSplit | None = None,
     confidence: bool = False,
+    tta: str = "none",
 ) -> dict[str, Any]:
     """Loss and classification metrics on a split, in `mode`; with `train`, also on the images unseen in train;
-    with `confidence`, a 95 % bootstrap interval on accuracy."""
+    with `confidence`, a 95 % bootstrap interval on accuracy; `tta` averages views of each image (flip, ten-crop:
+    core.inference.tta)."""
     model.eval()
-    logits = predict_logits(model, data.images, transform.eval, mode)
+    if tta == "none":
+        logits = predict_logits(model, data.images, transform.eval, mode)
+    else:
+        logits = tta_logits(model, data.images, transform.eval, mode, tta)
     preds = logits.argmax(1)
     metrics = classification_metrics(data.labels.numpy(), preds.numpy(), data.classes)
     metrics["loss"] = float(F.cross_entropy(logits, data.labels).item()) if len(data) else float("nan")

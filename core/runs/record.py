@@ -113,6 +113,8 @@ class RunRecord:
     runtime: dict[str, Any] | None = None  # precision and memory layout trained in, and why (core.inference.modes)
     calibration: dict[str, Any] | None = None  # fitted after training (core.inference.calibration), with its report
     explanations: dict[str, Any] | None = None  # measured after training (`core explain --record`): figures of maps
+    # measured after training (`core evaluate --tta M --record-tta`): split -> method -> accuracy, interval, F1
+    test_time_augmentation: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # fields this version does not know, kept on rewrite
     path: Path | None = field(default=None, compare=False)  # the run folder it was read from
 
@@ -169,6 +171,8 @@ class RunRecord:
             body["calibration"] = self.calibration
         if self.explanations is not None:
             body["explanations"] = self.explanations
+        if self.test_time_augmentation is not None:
+            body["test_time_augmentation"] = self.test_time_augmentation
         return {**body, **self.extra}
 
 
@@ -311,6 +315,7 @@ KNOWN = {
     "runtime",
     "calibration",
     "explanations",
+    "test_time_augmentation",
 }
 
 
@@ -376,6 +381,7 @@ def record_from_dict(meta: Any, file: Path) -> RunRecord:
         runtime=_runtime(f, meta),
         calibration=f.obj(meta, "calibration", "calibration", required=False),
         explanations=f.obj(meta, "explanations", "explanations", required=False),
+        test_time_augmentation=f.obj(meta, "test_time_augmentation", "test_time_augmentation", required=False),
         extra={k: v for k, v in meta.items() if k not in KNOWN},
     )
 

@@ -265,9 +265,9 @@ def beyond_section(root: Path) -> str:
         "Models with recipes of their own (`checkpoints/beyond/`), trained with the same loop and recorded like every "
         "run; the study's rows above are left as they are.",
         "",
-        "| task | run | validation | test [95 % CI] | unseen in train | macro-F1 | calibrated, flip-averaged | time "
-        "| command |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| task | run | validation | test [95 % CI] | unseen in train | macro-F1 | flip / ten-crop | "
+        "calibrated, flip-averaged | time | command |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for run in runs:
         test, val = run.test, run.validation
@@ -275,13 +275,16 @@ def beyond_section(root: Path) -> str:
         ci = f" [{test.ci_low * 100:.1f}, {test.ci_high * 100:.1f}]" if test.ci_low and test.ci_high else ""
         lines.append(
             f"| {run.task} | `{run.name}` | {_pct(val.accuracy if val else None, 1)} | {_pct(test.accuracy, 2)}{ci} | "
-            f"{test.unseen_text()} | {_pct(test.macro_f1, 1)} | {_calibrated(run)} | {took(run.training_seconds)} | "
+            f"{test.unseen_text()} | {_pct(test.macro_f1, 1)} | {_augmented(run)} | {_calibrated(run)} | "
+            f"{took(run.training_seconds)} | "
             f"`{training_command(run)}` |"
         )
     lines += [
         "",
-        "*test* is one crop, as trained; *calibrated, flip-averaged* is the test accuracy with the calibration the app "
-        "uses (`python -m core calibrate RUN`; the face and its mirror image averaged).",
+        "*test* is one crop, as trained; *flip / ten-crop* average the logits of the face and its mirror image, or of "
+        "the four corner and the centre crops and their mirrors (`python -m core evaluate RUN --tta ten-crop`); "
+        "*calibrated, flip-averaged* is the test accuracy with the calibration the app uses (`python -m core "
+        "calibrate RUN`).",
     ]
     if any("framed" in (r.config.data or "") for r in runs):
         lines[-1] += (" A `--data` folder named *framed* is the one `python -m core framed-faces --data "
@@ -289,9 +292,29 @@ def beyond_section(root: Path) -> str:
     return "\n".join(lines)
 
 
-def _calibrated(run: RunRecord) -> str:
+def test_accuracies(run: RunRecord) -> dict[str, float | None]:
+    """A run's test accuracy as trained (one crop) and as measured after training: flip and ten-crop averaging
+    (`core evaluate --tta M --record-tta`) and the app's calibration, flip-averaged where it is (`core calibrate`)."""
+    tta = (run.test_time_augmentation or {}).get("test", {})
     after = ((run.calibration or {}).get("report", {}).get("test", {}) or {}).get("after", {})
-    return _pct(after.get("accuracy"), 1) if after and run.calibration and run.calibration.get("flip") else "—"
+    calibrated = after.get("accuracy") if after and run.calibration and run.calibration.get("flip") else None
+    return {
+        "one crop": run.test.accuracy if run.test else None,
+        "flip": tta.get("flip", {}).get("accuracy"),
+        "ten-crop": tta.get("ten-crop", {}).get("accuracy"),
+        "calibrated": calibrated,
+    }
+
+
+def _augmented(run: RunRecord) -> str:
+    figures = test_accuracies(run)
+    if figures["flip"] is None and figures["ten-crop"] is None:
+        return "—"
+    return f"{_pct(figures['flip'], 1)} / {_pct(figures['ten-crop'], 1)}"
+
+
+def _calibrated(run: RunRecord) -> str:
+    return _pct(test_accuracies(run)["calibrated"], 1)
 
 
 def results_section(root: Path) -> str:
