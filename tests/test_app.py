@@ -148,6 +148,14 @@ def test_freeze_comparison_opens_on_the_shipped_study_and_says_how_to_fill_missi
     assert (
         table["test, unseen in train"][1].startswith("67.5 %") and table["test, unseen in train"][0] == "not recomputed"
     )
+    # the model beyond the study beside the rows: its one-crop test accuracy, and its augmented figures on hover
+    from core.runs.record import read_record
+
+    beyond = read_record(ROOT / "checkpoints" / "beyond" / "fer" / "mobilenet_v2-tuned-96px-s0")
+    assert [m.label for m in app.metric] == ["one crop (test)", "flip-averaged", "ten-crop", "as the app"]
+    assert app.metric[0].value == f"{beyond.test.accuracy:.1%}" and "vs the best row" in app.metric[0].delta
+    ten_crop = beyond.test_time_augmentation["test"]["ten-crop"]["accuracy"]
+    assert app.metric[2].value == f"{ten_crop:.1%}" and not app.metric[2].delta
     sweep_box.set_value(next(o for o in sweep_box.options if "sweep-resnet18" in str(o))).run()
     assert not app.exception
     assert any("no ImageNet weights" in i.value for i in app.info)
