@@ -100,7 +100,8 @@ for run in beyond:
     shown = {"one crop": "one crop (test)", "flip": "flip-averaged", "ten-crop": "ten-crop", "calibrated": "as the app"}
     for col, (key, label) in zip(st.columns(4), shown.items()):
         value = figures[key]
-        vs = f"{(value - best_row) * 100:+.1f} pts vs the best row" if key == "one crop" and value and best_row else None
+        comparable = key == "one crop" and value and best_row  # the rows are one crop too
+        vs = f"{(value - best_row) * 100:+.1f} pts vs the best row" if comparable else None
         col.metric(label, "—" if value is None else f"{value:.1%}", vs)
 if beyond:
     st.caption(
