@@ -78,6 +78,12 @@ def test_a_teacher_of_another_task_or_unfinished_is_refused(lying_teacher, notmn
     check_teachers(Experiment(teachers=f" {lying_teacher} , {lying_teacher}"), classes)  # spaces are fine
     with pytest.raises(ConfigError, match="names no run"):
         check_teachers(Experiment(teachers=" , "), classes)
+    import shutil
+
+    shutil.copytree(lying_teacher, tmp_path / "t")
+    next((tmp_path / "t").glob("model.*")).unlink()
+    with pytest.raises(ConfigError, match="no weights"):
+        check_teachers(Experiment(teachers=str(tmp_path / "t")), classes)
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from ..errors import ConfigError
 from ..inference.modes import inference_mode
 from ..inference.tta import BATCH, tta_logits
 from ..runs.checkpoint import load_checkpoint
-from ..runs.files import save_weights
+from ..runs.files import has_weights, save_weights
 from ..runs.layout import LAST_DIR
 from ..runs.record import read_record
 
@@ -44,6 +44,8 @@ def check_teachers(config: Experiment, classes: list[str]) -> None:
         record = read_record(folder)
         if not record.complete:
             raise ConfigError(f"teacher {folder} has not finished training")
+        if not has_weights(folder):
+            raise ConfigError(f"teacher {folder} has a record but no weights (they may not ship with the repository)")
         if record.config.task != config.task or list(record.classes) != classes:
             raise ConfigError(f"teacher {folder} is a {record.config.task} model with other classes than this run")
 
