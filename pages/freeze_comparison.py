@@ -7,7 +7,7 @@ import streamlit as st
 from core.study.plots import accuracy_bars, confusion_heatmap, per_class_heatmap, training_curves
 from core.study.report import test_accuracies, training_command, unseen_cell
 from core.study.sweep import RowStatus, by_completeness, find_sweeps, read_sweep, sweep_command, test_split_origin
-from ui.common import CHECKPOINTS, curve_picker, number_table, result_roots, shown_path, task_runs
+from ui.common import beyond_runs, curve_picker, number_table, result_roots, shown_path
 
 st.title("Compare freeze depths")
 st.caption(
@@ -89,15 +89,15 @@ number_table(
     download=f"{folder.name}.csv",
 )
 
-beyond = [r for r in task_runs("fer") if r.path and CHECKPOINTS / "beyond" in r.path.parents and r.test]
+beyond = beyond_runs("fer")
 best_row = max((pct(r.get("test")) or 0.0 for r in rows), default=0.0)
+shown = {"one crop": "one crop (test)", "flip": "flip-averaged", "ten-crop": "ten-crop", "calibrated": "as the app"}
 for run in beyond:
     st.markdown(
         f"**Beyond the study:** `{run.name}`, {run.config.start} (its own recipe; the rows above stay the "
         f"study's) · `{training_command(run)}`"
     )
     figures = test_accuracies(run)  # test accuracy: one crop as the rows above, then test-time augmented
-    shown = {"one crop": "one crop (test)", "flip": "flip-averaged", "ten-crop": "ten-crop", "calibrated": "as the app"}
     for col, (key, label) in zip(st.columns(4), shown.items()):
         value = figures[key]
         comparable = key == "one crop" and value and best_row  # the rows are one crop too

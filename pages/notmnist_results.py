@@ -8,7 +8,7 @@ from core.study.explanations import locality_rows
 from core.study.notmnist_summary import MODEL_NAMES, by_cell, collect_runs, comparison_rows, permutation_drop
 from core.study.plots import confusion_heatmap, per_class_heatmap, training_curves
 from core.study.report import training_command
-from ui.common import CHECKPOINTS, curve_picker, number_table, shown_path, task_runs
+from ui.common import CHECKPOINTS, beyond_runs, curve_picker, number_table, shown_path, task_runs
 
 st.title("notMNIST results")
 
@@ -99,7 +99,7 @@ st.caption(
     "The study trained only the CNN (~93 % original, ~90 % permuted); it had no MLP. "
     "'Unseen' excludes test images whose exact pixels also occur in the training split."
 )
-beyond = [r for r in task_runs("notmnist") if r.path and CHECKPOINTS / "beyond" in r.path.parents and r.test]
+beyond = beyond_runs("notmnist")
 if beyond:
     st.markdown("**Beyond the study** (its own recipe; the four configurations above stay the study's)")
     cnn = next((r for r in rows if r.label == "CNN, original"), None)

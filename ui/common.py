@@ -185,6 +185,14 @@ def task_runs(task: str, loadable: bool = False) -> list[RunRecord]:
     return find_runs(result_roots(), task=task, loadable=loadable, on_error=_skip_warning)
 
 
+def beyond_runs(task: str) -> list[RunRecord]:
+    """The task's models beyond the study (checkpoints/beyond/<task>), with test figures, shown beside its rows."""
+    from core.study.report import BEYOND_DIR
+
+    beyond = CHECKPOINTS / BEYOND_DIR
+    return [r for r in task_runs(task) if r.path and beyond in r.path.parents and r.test]
+
+
 def checkpoint_choices(task: str = "notmnist") -> dict[str, Path]:
     """Label -> checkpoint directory, for every loadable checkpoint of the task (shipped ones and app runs)."""
     out = {}
