@@ -60,8 +60,8 @@ def teacher_logits(folder: str, split: ImageSplit, config: Experiment) -> torch.
 
 
 def soft_targets(config: Experiment, split: ImageSplit) -> torch.Tensor:
-    """The teachers' mean probabilities at the distillation temperature, one row per image of `split`."""
-    check_teachers(config, list(split.classes))
+    """The teachers' mean probabilities at the distillation temperature, one row per image of `split` (the
+    teachers checked first: `check_teachers`, which run_experiment calls before any data is read)."""
     folders = teacher_folders(config)
     probabilities = torch.zeros(len(split), len(split.classes))
     for i, folder in enumerate(folders, 1):

@@ -94,9 +94,10 @@ def train_one_epoch(
         y = data.labels[idx].to(dev, non_blocking=True)
         with mode.autocast(dev):
             logits = model(x)
-        loss = loss_fn(logits.float(), y)
+        logits = logits.float()  # the losses in fp32 whatever the autocast precision
+        loss = loss_fn(logits, y)
         if targets is not None:
-            loss = distillation_loss(loss, logits.float(), targets[idx].to(dev), config)
+            loss = distillation_loss(loss, logits, targets[idx].to(dev), config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
