@@ -73,6 +73,10 @@ class Experiment:
     distill_weight: float = 0.5  # with teachers: the soft targets' share of the loss
     distill_temperature: float = 2.0  # with teachers: how much both sides' predictions are softened
     class_weights: bool = False  # weight the loss by inverse class frequency
+    # regularisers: MixUp / CutMix Beta(alpha, alpha) blends of image pairs (0 off; both set: one per batch) ...
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    ema_decay: float = 0.0  # ... and an exponential moving average of the weights, per step (0 off; e.g. 0.999)
     augment_shift: int = 1  # notmnist: random shift in pixels (batched, before permutation); 0 disables
     flip: bool = True  # fer: random horizontal flip
     crop_scale: float = 0.85  # fer: random crops keep this share of the side (1 disables)
@@ -179,7 +183,7 @@ def _check_types(c: Experiment) -> None:
     ints = ("permutation_seed", "img_size", "epochs", "batch_size", "augment_shift", "seed")
     optional_ints = ("step_size", "train_limit", "test_limit")
     floats: tuple[str, ...] = ("lr", "weight_decay", "gamma", "label_smoothing", "crop_scale", "rotation", "erasing",
-                               "distill_weight", "distill_temperature")  # fmt: skip
+                               "distill_weight", "distill_temperature", "mixup", "cutmix", "ema_decay")  # fmt: skip
     if c.dropout is not None:
         floats += ("dropout",)
     bools = ("permute", "pretrained", "class_weights", "flip")
@@ -222,6 +226,8 @@ def _check_choices(c: Experiment) -> None:
         raise ConfigError("pretrained weights and freezing are for the fer task (ImageNet backbones), not notmnist")
     if c.freeze != "none" and not (c.pretrained or c.weights or c.init_from):
         raise ConfigError("freezing layers only makes sense for a pretrained model (--pretrained or --weights)")
+    if c.teachers and (c.mixup or c.cutmix):  # the teachers' targets are per image, not per blend of two
+        raise ConfigError("--mixup and --cutmix cannot be combined with --teachers yet")
     if c.init_from and (c.pretrained or c.weights):
         raise ConfigError("--init-from starts from a trained run's weights; leave out --pretrained and --weights")
 
@@ -240,6 +246,9 @@ def _check_ranges(c: Experiment) -> None:
         ("erasing", 0 <= c.erasing <= 1, "a probability between 0 and 1"),
         ("distill weight", 0 < c.distill_weight <= 1, "above 0 and at most 1"),
         ("distill temperature", 0.5 <= c.distill_temperature <= 20, "between 0.5 and 20"),
+        ("mixup", 0 <= c.mixup <= 10, "between 0 and 10 (Beta's alpha; 0 off)"),
+        ("cutmix", 0 <= c.cutmix <= 10, "between 0 and 10 (Beta's alpha; 0 off)"),
+        ("EMA decay", c.ema_decay == 0 or 0.5 <= c.ema_decay < 1, "0 (off) or at least 0.5 and below 1"),
         ("dropout", c.dropout is None or 0 <= c.dropout < 1, "at least 0 and below 1"),
         ("shift", 0 <= c.augment_shift <= 14, "between 0 and 14 pixels"),
         ("step size", c.step_size is None or c.step_size >= 1, "at least 1 epoch"),
@@ -338,6 +347,19 @@ FLAGS = (
         "distill_temperature",
         "--distill-temperature",
         "with --teachers: the softening temperature (default 2)",
+        "training",
+    ),  # fmt: skip
+    Flag("mixup", "--mixup", "MixUp: blend image pairs, Beta(alpha, alpha) weights; 0 off (default 0)", "training"),
+    Flag(
+        "cutmix",
+        "--cutmix",
+        "CutMix: paste a box of another image, Beta(alpha, alpha) area; 0 off (default 0)",
+        "training",
+    ),  # fmt: skip
+    Flag(
+        "ema_decay",
+        "--ema-decay",
+        "keep an EMA of the weights, decay per step, e.g. 0.999; 0 off (default 0)",
         "training",
     ),  # fmt: skip
     Flag("class_weights", "--class-weights", "weight the loss by inverse class frequency", "training", (), "switch"),

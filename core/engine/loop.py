@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.optim.lr_scheduler import LRScheduler
+from torch.optim.swa_utils import AveragedModel
 
 from ..config import Experiment
 from ..data.cache import load_split
@@ -39,10 +40,12 @@ from ..runs.layout import partial_dir, publish, recover
 from ..runs.lock import run_folder_lock
 from ..runs.record import DataInfo, RunRecord, SplitMetrics, read_record, record_from_dict
 from . import distributed
+from .averaging import make_ema
 from .callbacks import Callback
 from .distill import check_teachers, distillation_loss, training_targets
 from .distributed import SINGLE, DistInfo
 from .metrics import bootstrap_ci, classification_metrics
+from .mixing import BatchMixer, make_mixer
 from .optim import make_loss, make_optimizer, make_scheduler
 from .probe import training_mode
 from .resume import Best, Trainables, can_resume, load_last, save_last
@@ -78,10 +81,13 @@ def train_one_epoch(
     aug_generator: torch.Generator | None = None,
     mode: Mode = FP32,
     targets: torch.Tensor | None = None,
+    mixer: BatchMixer | None = None,
+    ema: AveragedModel | None = None,
 ) -> dict[str, Any]:
     """One pass over the training split, in `mode` (precision and layout). `generator` orders it (the same on
     every rank); augmentation draws from `aug_generator` (per rank; in one process the same generator). With
-    `targets` (the teachers' soft targets, a row per training image), the loss is the distillation loss."""
+    `targets` (the teachers' soft targets, a row per training image), the loss is the distillation loss; with
+    `mixer`, the batches are blended (MixUp / CutMix) and so are their labels; `ema` follows every step."""
     model.train()
     dev = next(model.parameters()).device
     loss_fn = loss_fn.to(dev)
@@ -90,18 +96,21 @@ def train_one_epoch(
     total_loss, correct, seen = 0.0, 0, 0
     for step in range(steps):
         idx = distributed.shard(order, step, config.batch_size, info)
-        x = mode.inputs(transform.train(data.images[idx], aug_generator or generator).to(dev, non_blocking=True))
+        x = transform.train(data.images[idx], aug_generator or generator).to(dev, non_blocking=True)
         y = data.labels[idx].to(dev, non_blocking=True)
+        x, y_loss = mixer(x, y, aug_generator or generator) if mixer is not None else (x, y)
         with mode.autocast(dev):
-            logits = model(x)
+            logits = model(mode.inputs(x))
         logits = logits.float()  # the losses in fp32 whatever the autocast precision
-        loss = loss_fn(logits, y)
+        loss = loss_fn(logits, y_loss)
         if targets is not None:
             loss = distillation_loss(loss, logits, targets[idx].to(dev), config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
+        if ema is not None:
+            ema.update_parameters(model)  # a DistributedDataParallel wrapper yields its network's tensors, in order
         value = loss.item()
         if not math.isfinite(value):
             raise TrainingDiverged(
@@ -282,10 +291,13 @@ def _train(
     loss_fn = make_loss(config, train)
     transform = batch_transform(config)
     targets = training_targets(config, train, out or resume_from) if config.teachers else None
+    mixer = make_mixer(config, len(train.classes))
+    ema = make_ema(model, config)
+    kept = ema.module if ema is not None else model  # the network evaluated every epoch and saved
     history: list[dict[str, Any]] = []
     best = Best()
     first_epoch = 1
-    parts = Trainables(model, optimizer, scheduler, generator)
+    parts = Trainables(model, optimizer, scheduler, generator, ema)
     if resume_from is not None and can_resume(resume_from):
         done, history, best = load_last(resume_from, config, parts, info.world_size)
         first_epoch = done + 1
@@ -319,9 +331,11 @@ def _train(
             aug_generator,
             mode,
             targets,
+            mixer,
+            ema,
         )
         _check_finite(model, epoch)
-        ev = evaluate(model, splits[select_on], transform, mode)
+        ev = evaluate(kept, splits[select_on], transform, mode)
         epoch_log.update(
             epoch=epoch,
             eval_split=select_on,
@@ -334,7 +348,7 @@ def _train(
         # Keep the best epoch by validation accuracy. Without a validation split (notMNIST) nothing is
         # selected on test: the last epoch is the model.
         if select_on != "validation" or ev["accuracy"] > best.accuracy:
-            best = Best(epoch, ev["accuracy"], {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+            best = Best(epoch, ev["accuracy"], {k: v.detach().cpu().clone() for k, v in kept.state_dict().items()})
         if out is not None:
             save_last(out, config, parts, epoch, history, best, info.world_size)
         for cb in callbacks:

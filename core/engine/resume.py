@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import LRScheduler
+from torch.optim.swa_utils import AveragedModel
 
 from ..config import Experiment
 from ..errors import CheckpointError, ConfigError
@@ -22,13 +23,14 @@ RESUMABLE_CHANGES = ("data", "extra")
 
 @dataclass
 class Trainables:
-    """What a resume state restores: the plain network, its optimiser and schedule, and the generator that
-    orders the training set."""
+    """What a resume state restores: the plain network, its optimiser and schedule, the generator that
+    orders the training set, and the average of the weights where the run keeps one."""
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: LRScheduler
     generator: torch.Generator
+    ema: AveragedModel | None = None
 
 
 @dataclass
@@ -66,6 +68,7 @@ def save_last(
         "scheduler": parts.scheduler.state_dict(),
         "generator": parts.generator.get_state(),
         "torch_rng": torch.get_rng_state(),
+        "ema": None if parts.ema is None else {k: v.detach().cpu() for k, v in parts.ema.state_dict().items()},
         "config": config.to_dict(),
         "world_size": world_size,
     }
@@ -105,7 +108,9 @@ def load_last(out_dir: Path, config: Experiment, parts: Trainables, world_size: 
         parts.scheduler.load_state_dict(state["scheduler"])
         parts.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
-    except (KeyError, RuntimeError, ValueError) as exc:
+        if parts.ema is not None:
+            parts.ema.load_state_dict(state["ema"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         raise CheckpointError(
             f"the saved state in {last} does not fit this run ({type(exc).__name__}); start fresh without --resume"
         ) from None
