@@ -50,3 +50,24 @@ def test_checkpoints_the_readme_tells_users_to_load_ship_their_weights():
     assert named
     for path in named:
         assert has_weights(ROOT / path), f"README loads {path}, which ships no weights"
+
+
+def test_a_lever_is_shown_as_its_one_change_against_the_closest_beyond_recipe(tmp_path):
+    import json
+    import shutil
+
+    from core.study.report import levers_section
+
+    shipped = ROOT / "checkpoints/beyond/fer/mobilenet_v2-tuned-96px-s0"
+    shutil.copytree(shipped, tmp_path / "beyond/fer/base", ignore=shutil.ignore_patterns("*.safetensors", "*.onnx"))
+    assert levers_section(tmp_path) == ""  # no lever yet
+    meta = json.loads((shipped / "meta.json").read_text())
+    base_val = meta["metrics"]["validation"]["accuracy"]
+    meta["config"].update(mixup=0.2, cutmix=1.0, data="elsewhere")  # where the data lies is no change
+    meta["metrics"]["validation"]["accuracy"] = base_val + 0.0125
+    (tmp_path / "levers/fer/mix").mkdir(parents=True)
+    (tmp_path / "levers/fer/mix/meta.json").write_text(json.dumps(meta))
+    section = levers_section(tmp_path)
+    row = next(line for line in section.splitlines() if line.startswith("| fer"))
+    assert "`--mixup 0.2 --cutmix 1.0`" in row and "`mobilenet_v2-tuned-96px-s0`" in row, row
+    assert f"{base_val * 100:.2f} %" in row and "+1.25" in row, row

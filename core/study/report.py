@@ -292,6 +292,60 @@ def beyond_section(root: Path) -> str:
     return "\n".join(lines)
 
 
+LEVERS_DIR = "levers"  # checkpoints/levers/<task>/<run>: a beyond model's recipe with one change, on validation
+UNCHANGED = ("data", "extra")  # where the data lies and free-form notes are no change of recipe
+
+
+def recipe_change(run: RunRecord, base: RunRecord) -> list[str]:
+    """The CLI flags of `run` that differ from `base`'s setting (empty: the same recipe)."""
+    from ..config import FLAGS
+
+    ours, theirs = run.config, base.config
+    return [
+        part
+        for flag in FLAGS
+        if flag.field not in UNCHANGED and getattr(ours, flag.field) != getattr(theirs, flag.field)
+        for part in (flag.spell(getattr(ours, flag.field), ours.task) or [f"(no {flag.flag})"])
+    ]
+
+
+def levers_section(root: Path) -> str:
+    """Each lever a beyond model's recipe with one change, measured on validation only: test is kept for the
+    model finally chosen. The baseline of a lever is the beyond run whose recipe differs least from it."""
+    from ..runs.index import find_runs
+
+    levers = [r for r in find_runs(root / LEVERS_DIR) if r.validation is not None and r.complete]
+    bases = [r for r in find_runs(root / BEYOND_DIR) if r.validation is not None and r.complete]
+    rows = []
+    for lever in levers:
+        same_task = [b for b in bases if b.task == lever.task]
+        if not same_task:
+            continue
+        base = min(same_task, key=lambda b: len(recipe_change(lever, b)))
+        assert lever.validation is not None and base.validation is not None
+        gain = (lever.validation.accuracy - base.validation.accuracy) * 100
+        change = " ".join(recipe_change(lever, base)) or "(none: a rerun)"
+        rows.append(
+            f"| {lever.task} | `{change}` | `{base.name}` | {_pct(base.validation.accuracy, 2)} | "
+            f"{_pct(lever.validation.accuracy, 2)} | {gain:+.2f} | {took(lever.training_seconds)} |"
+        )
+    if not rows:
+        return ""
+    return "\n".join(
+        [
+            "#### Levers, one at a time, on validation",
+            "",
+            f"Each row is a *beyond* model's recipe with one change (`checkpoints/{LEVERS_DIR}/`, records only), "
+            "measured on the validation split (PublicTest): test stays untouched until a model is chosen. One "
+            "seed each, so a small difference may be another seed's.",
+            "",
+            "| task | change | baseline | baseline validation | validation | difference (points) | time |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+            *rows,
+        ]
+    )
+
+
 def test_accuracies(run: RunRecord) -> dict[str, float | None]:
     """A run's test accuracy as trained (one crop) and as measured after training: flip and ten-crop averaging
     (`core evaluate --tta M --record-tta`) and the app's calibration, flip-averaged where it is (`core calibrate`)."""
@@ -322,6 +376,7 @@ def results_section(root: Path) -> str:
     # the main sweep (the one the comparison page opens on) first
     parts += [sweep_section(folder, root) for folder in by_completeness(find_sweeps(root / "fer"))]
     parts.append(beyond_section(root))
+    parts.append(levers_section(root))
     parts.append(explanations_section(root))
     parts.append(figures_section(root))
     body = "\n\n".join(p for p in parts if p)
