@@ -73,9 +73,13 @@ def live_video(model_dir: Path) -> None:
         if not ctx.state.playing:
             # results the last stream left behind must not show as the next stream's first faces
             st.session_state.pop("webcam_last", None)
+            st.session_state.pop("webcam_since", None)
             drain(results)
             status.info("Press START to begin. The emotion of the largest face and the frame rate appear here.")
             return
+        # The stream began when the page first saw it playing; a result from before is a stopped stream's, which
+        # its video thread can still queue after the drain above.
+        since = st.session_state.setdefault("webcam_since", time.time())
         shown = st.session_state.get("webcam_last")
         if shown is not None:  # a rerun while playing: keep the last result on screen, not a blank panel
             show_result(status, chart, shown)
@@ -86,6 +90,8 @@ def live_video(model_dir: Path) -> None:
             except queue.Empty:
                 if time.time() - last > 3.0:  # no frame for a while, not merely between two frames
                     status.info("Waiting for video…")
+                continue
+            if item["time"] < since:
                 continue
             last = item["time"]
             st.session_state.webcam_last = item

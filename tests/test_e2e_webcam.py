@@ -13,23 +13,24 @@ pytestmark = pytest.mark.e2e
 COMPONENT = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
 CYCLES = 4  # START/STOP cycles: streamlit-webrtc 0.72.1+ dropped about one START in ten
 CAMERA_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
-# Pixels of the drawn box colours after video compression: green (sure) or orange (unsure), as RGB.
-COUNT_BOX_PIXELS = """(video) => {
+# The returned <video>'s current frame: its pixels of the drawn box colours after video compression, green
+# (sure) or orange (unsure), and of the Grad-CAM overlay's heat colours (inferno's purples and magentas, which
+# the box colours never have and the photo has few); with the video's state, for a failure's message.
+VIDEO_STATE = """(video) => {
+  const s = {width: video.videoWidth, ready: video.readyState, paused: video.paused,
+             time: Math.round(video.currentTime * 10) / 10, box: 0, heat: 0, greenish: 0};
+  if (!s.width) return s;
   const c = document.createElement('canvas'); c.width = video.videoWidth; c.height = video.videoHeight;
-  if (!c.width) return 0;
   const ctx = c.getContext('2d'); ctx.drawImage(video, 0, 0);
-  const d = ctx.getImageData(0, 0, c.width, c.height).data; let n = 0;
+  const d = ctx.getImageData(0, 0, c.width, c.height).data;
   for (let i = 0; i < d.length; i += 4) {
     const r = d[i], g = d[i + 1], b = d[i + 2];
-    if ((g > 200 && r < 90 && b < 90) || (r > 200 && g > 150 && g < 235 && b < 90)) n++;
+    if ((g > 200 && r < 90 && b < 90) || (r > 200 && g > 150 && g < 235 && b < 90)) s.box++;
+    if (r > g + 40 && b > g + 20) s.heat++;
+    if (g > r + 60 && g > b + 60) s.greenish++;
   }
-  return n;
+  return s;
 }"""
-# Pixels of the Grad-CAM overlay's heat colours (inferno's purples and magentas); the box colours never have
-# them, and the photo few (counted without the overlay first).
-COUNT_HEAT_PIXELS = COUNT_BOX_PIXELS.replace(
-    "(g > 200 && r < 90 && b < 90) || (r > 200 && g > 150 && g < 235 && b < 90)", "r > g + 40 && b > g + 20"
-)
 
 
 @pytest.fixture
@@ -47,22 +48,39 @@ FACE_AND_RATE_SHOWN = f"""() => [...document.querySelectorAll('h3')].some(h =>
   && /frames\\/s/.test((h.closest('[data-testid="stMarkdownContainer"]') || h).innerText))"""
 
 
-def component_frame(page):
-    for frame in page.frames:
-        if "streamlit_webrtc" in frame.url:
-            return frame
-    return None
+FRAME_STATE = """() => ({videos: document.querySelectorAll('video').length,
+  buttons: [...document.querySelectorAll('button')].map(b => b.innerText).join('/'),
+  text: document.body.innerText.slice(0, 80)})"""
 
 
-def video_pixels(page, count_script: str) -> int:
-    """The count of the returned <video>'s current frame; 0 while the component's iframe or video is (re)made."""
-    frame = component_frame(page)
-    if frame is None:
-        return 0
-    try:
-        return frame.locator("video").last.evaluate(count_script, timeout=3_000)
-    except Exception:  # no video yet, or a frame detached: the caller polls until its deadline
-        return 0
+def video_state(page) -> dict:
+    """VIDEO_STATE of the returned <video>, from the newest of the component's iframes that has one (a rerun can
+    leave a stale iframe in page.frames beside the current one); counts 0 while it is (re)made."""
+    frames = [f for f in page.frames if "streamlit_webrtc" in f.url and not f.is_detached()]
+    started, errors = time.time(), []
+    for frame in reversed(frames):
+        try:
+            state = frame.locator("video").last.evaluate(VIDEO_STATE, timeout=1_500)
+        except Exception as exc:  # no video in it, or the frame detached meanwhile
+            errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:60]}")
+            try:
+                errors.append(frame.evaluate(FRAME_STATE))
+            except Exception as inner:
+                errors.append(f"frame: {type(inner).__name__}")
+            continue
+        state.update(frames=len(frames), errors=errors, seconds=round(time.time() - started, 1))
+        return state
+    return {"box": 0, "heat": 0, "frames": len(frames), "errors": errors, "seconds": round(time.time() - started, 1)}
+
+
+def poll_video(page, done, seconds: float = 15) -> tuple[dict, list[dict]]:
+    """The video's state polled until done(state) or the deadline; the last state and every one seen."""
+    deadline, seen = time.time() + seconds, []
+    while True:
+        seen.append(video_state(page))
+        if done(seen[-1]) or time.time() > deadline:
+            return seen[-1], seen
+        time.sleep(0.3)
 
 
 def start_and_wait_for_faces(page, attempts: int = 3) -> int:
@@ -107,25 +125,23 @@ def test_live_webcam_round_trip_in_chromium(app_server, tmp_path):
                 # emotion and the frame rate are read from one snapshot of the page, not two queries a rerun apart.
                 page.wait_for_function(FACE_AND_RATE_SHOWN, timeout=20_000)
                 # The returned video carries the drawn box: the frames made the round trip.
-                deadline, pixels = time.time() + 15, 0
-                while time.time() < deadline and pixels < 50:
-                    pixels = video_pixels(page, COUNT_BOX_PIXELS)
-                    time.sleep(0.3)
-                assert pixels >= 50, f"cycle {cycle}: no box drawn in the returned video"
-                heat = video_pixels(page, COUNT_HEAT_PIXELS)
+                state, seen = poll_video(page, lambda s: s["box"] >= 50)
+                assert state["box"] >= 50, f"cycle {cycle}: no box drawn in the returned video; polls: {seen}"
                 if cycle == 0:
-                    without = heat
-                deadline = time.time() + 15
-                while overlay and time.time() < deadline and heat < without + 500:
-                    heat = video_pixels(page, COUNT_HEAT_PIXELS)
-                    time.sleep(0.3)
+                    without = state["heat"]
                 if overlay:
-                    assert heat >= without + 500, f"no Grad-CAM overlay: {heat} heat pixels, {without} without it"
+                    state, seen = poll_video(page, lambda s, base=without: s["heat"] >= base + 500)
+                    assert state["heat"] >= without + 500, (
+                        f"no Grad-CAM overlay ({without} heat pixels without it): {seen}"
+                    )
                     page.screenshot(path=str(tmp_path / "webcam-gradcam.png"))
                 if cycle == 0:
                     page.screenshot(path=str(tmp_path / "webcam.png"))
                 page.frame_locator(COMPONENT).get_by_role("button", name="STOP").click(timeout=20_000)
                 page.frame_locator(COMPONENT).get_by_role("button", name="START").wait_for(timeout=20_000)
+                # The page has taken the stop in: until it reruns, the last cycle's emotion is still on it, and
+                # the next START would be taken as answered by it.
+                page.get_by_text("Press START to begin").wait_for(timeout=20_000)
         finally:
             browser.close()
     assert (tmp_path / "webcam.png").stat().st_size > 10_000
