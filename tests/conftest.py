@@ -6,7 +6,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from core.engine.callbacks import Callback  # noqa: E402  (after the path is set)
+
 NOTMNIST_DIR = Path(os.environ.get("NOTMNIST_TEST_DATA", ROOT.parent / "shared" / "data" / "notmnist"))
+
+
+class StopAfter(Callback):
+    """Simulates killing a run: stops it after `epoch` (its state is saved by then)."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, record):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
 
 
 def slices(splits: dict, train: int, others: int) -> dict:

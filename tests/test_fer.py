@@ -13,14 +13,13 @@ from core.config import FREEZE_DEPTHS, Experiment
 from core.data import fer
 from core.data.cache import load_split
 from core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from core.engine.callbacks import Callback
 from core.engine.loop import run_experiment
 from core.errors import DataSourceError, WeightsUnavailable
 from core.models import build_model
 from core.models.backbones import GrayToRGBConv
 from core.runs.checkpoint import load_checkpoint
 from core.study.sweep import read_sweep, run_sweep
-from tests.conftest import slices
+from tests.conftest import StopAfter, slices
 
 pytestmark = pytest.mark.slow  # real training, full splits or subprocesses; `make test-fast` skips them
 
@@ -133,17 +132,6 @@ def test_pretrained_without_weights_says_how_to_get_them(tmp_path, monkeypatch):
     assert "--weights" in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(WeightsUnavailable, match="No weights file"):
         build_model(Experiment(task="fer", model="resnet18", weights=str(tmp_path / "none.pth")), 7)
-
-
-class StopAfter(Callback):
-    """Simulates killing a run: stops it after `epoch` (its state is saved by then)."""
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, record):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 def test_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path, fer_data, fer_dir):

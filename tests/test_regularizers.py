@@ -6,11 +6,10 @@ import torch
 from core.cli import main
 from core.config import Experiment
 from core.data.tasks import batch_transform
-from core.engine.callbacks import Callback
 from core.engine.loop import run_experiment
 from core.engine.mixing import BatchMixer
 from core.runs.layout import partial_dir
-from tests.conftest import slices
+from tests.conftest import StopAfter, slices
 
 
 def letter_batch(notmnist_data, n=32):
@@ -66,15 +65,6 @@ def test_a_slow_average_stays_near_the_start_and_a_fast_one_follows(notmnist_dir
     assert fast.test.accuracy > trained.test.accuracy - 0.05, (fast.test.accuracy, trained.test.accuracy)
     # The training loss is the trained weights', the same in all three: only what is kept differs.
     assert slow.history[0]["train_loss"] == pytest.approx(trained.history[0]["train_loss"], rel=1e-5)
-
-
-class StopAfter(Callback):
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, record):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 def test_a_mixed_averaged_run_resumes_to_the_same_model(tmp_path, notmnist_dir, notmnist_data):
