@@ -336,8 +336,8 @@ def levers_section(root: Path) -> str:
             "#### Levers, one at a time, on validation",
             "",
             f"Each row is a *beyond* model's recipe with one change (`checkpoints/{LEVERS_DIR}/`, records only), "
-            "measured on the validation split (PublicTest): test stays untouched until a model is chosen. One "
-            "seed each, so a small difference may be another seed's.",
+            "compared on the validation split (PublicTest) only; their test figures stay in their records, unused, "
+            "until a model is chosen. One seed each, so a small difference may be another seed's.",
             "",
             "| task | change | baseline | baseline validation | validation | difference (points) | time |",
             "| --- | --- | --- | --- | --- | --- | --- |",
