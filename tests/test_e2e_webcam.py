@@ -100,6 +100,27 @@ def start_and_wait_for_faces(page, attempts: int = 3) -> int:
     raise AssertionError(f"no processed frame after {attempts} START clicks")
 
 
+def stop(page, cycle: int) -> None:
+    """STOP, and wait until the component and then the page have taken it in: until the script reruns, the
+    last cycle's emotion is still on the page, and the next START would be taken as answered by it."""
+    component = page.frame_locator(COMPONENT)
+    steps = [
+        ("STOP clicked", lambda: component.get_by_role("button", name="STOP").click(timeout=20_000)),
+        ("START shown again", lambda: component.get_by_role("button", name="START").wait_for(timeout=20_000)),
+        ("'Press START' on the page", lambda: page.get_by_text("Press START to begin").wait_for(timeout=20_000)),
+    ]
+    for name, step in steps:
+        try:
+            step()
+        except Exception as exc:
+            frames = [
+                f.evaluate(FRAME_STATE) for f in page.frames if "streamlit_webrtc" in f.url and not f.is_detached()
+            ]
+            status = [h.inner_text()[:60] for h in page.locator('h3, [data-testid="stAlert"]').all()]
+            raise AssertionError(f"cycle {cycle}: no {name} in 20 s ({type(exc).__name__}); component: {frames}; "
+                                 f"status: {status}") from None  # fmt: skip
+
+
 def test_live_webcam_round_trip_in_chromium(app_server, tmp_path):
     playwright = pytest.importorskip("playwright.sync_api")
     url, server_log = app_server
@@ -137,11 +158,7 @@ def test_live_webcam_round_trip_in_chromium(app_server, tmp_path):
                     page.screenshot(path=str(tmp_path / "webcam-gradcam.png"))
                 if cycle == 0:
                     page.screenshot(path=str(tmp_path / "webcam.png"))
-                page.frame_locator(COMPONENT).get_by_role("button", name="STOP").click(timeout=20_000)
-                page.frame_locator(COMPONENT).get_by_role("button", name="START").wait_for(timeout=20_000)
-                # The page has taken the stop in: until it reruns, the last cycle's emotion is still on it, and
-                # the next START would be taken as answered by it.
-                page.get_by_text("Press START to begin").wait_for(timeout=20_000)
+                stop(page, cycle)
         finally:
             browser.close()
     assert (tmp_path / "webcam.png").stat().st_size > 10_000
