@@ -100,7 +100,7 @@ def start_and_wait_for_faces(page, attempts: int = 3) -> int:
     raise AssertionError(f"no processed frame after {attempts} START clicks")
 
 
-def stop(page, cycle: int) -> None:
+def stop(page, cycle: int, server_log) -> None:
     """STOP, and wait until the component and then the page have taken it in: until the script reruns, the
     last cycle's emotion is still on the page, and the next START would be taken as answered by it."""
     component = page.frame_locator(COMPONENT)
@@ -117,8 +117,9 @@ def stop(page, cycle: int) -> None:
                 f.evaluate(FRAME_STATE) for f in page.frames if "streamlit_webrtc" in f.url and not f.is_detached()
             ]
             status = [h.inner_text()[:60] for h in page.locator('h3, [data-testid="stAlert"]').all()]
+            log = server_log.read_text()[-600:]
             raise AssertionError(f"cycle {cycle}: no {name} in 20 s ({type(exc).__name__}); component: {frames}; "
-                                 f"status: {status}") from None  # fmt: skip
+                                 f"status: {status}; server log ends: {log!r}") from None  # fmt: skip
 
 
 def test_live_webcam_round_trip_in_chromium(app_server, tmp_path):
@@ -158,7 +159,7 @@ def test_live_webcam_round_trip_in_chromium(app_server, tmp_path):
                     page.screenshot(path=str(tmp_path / "webcam-gradcam.png"))
                 if cycle == 0:
                     page.screenshot(path=str(tmp_path / "webcam.png"))
-                stop(page, cycle)
+                stop(page, cycle, server_log)
         finally:
             browser.close()
     assert (tmp_path / "webcam.png").stat().st_size > 10_000
