@@ -53,10 +53,15 @@ FRAME_STATE = """() => ({videos: document.querySelectorAll('video').length,
   text: document.body.innerText.slice(0, 80)})"""
 
 
+def component_frames(page) -> list:
+    """The component's attached iframes (looked up afresh: a rerun can make a new one)."""
+    return [f for f in page.frames if "streamlit_webrtc" in f.url and not f.is_detached()]
+
+
 def video_state(page) -> dict:
-    """VIDEO_STATE of the returned <video>, from the newest of the component's iframes that has one (a rerun can
-    leave a stale iframe in page.frames beside the current one); counts 0 while it is (re)made."""
-    frames = [f for f in page.frames if "streamlit_webrtc" in f.url and not f.is_detached()]
+    """VIDEO_STATE of the returned <video>, from the newest of the component's iframes that has one; counts 0
+    while it is (re)made."""
+    frames = component_frames(page)
     started, errors = time.time(), []
     for frame in reversed(frames):
         try:
@@ -113,9 +118,7 @@ def stop(page, cycle: int, server_log) -> None:
         try:
             step()
         except Exception as exc:
-            frames = [
-                f.evaluate(FRAME_STATE) for f in page.frames if "streamlit_webrtc" in f.url and not f.is_detached()
-            ]
+            frames = [f.evaluate(FRAME_STATE) for f in component_frames(page)]
             status = [h.inner_text()[:60] for h in page.locator('h3, [data-testid="stAlert"]').all()]
             log = server_log.read_text()[-600:]
             raise AssertionError(f"cycle {cycle}: no {name} in 20 s ({type(exc).__name__}); component: {frames}; "

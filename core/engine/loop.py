@@ -93,12 +93,13 @@ def train_one_epoch(
     loss_fn = loss_fn.to(dev)
     order = torch.randperm(len(data), generator=generator)
     steps = distributed.steps_per_epoch(len(data), config.batch_size, info)
+    augment = aug_generator or generator
     total_loss, correct, seen = 0.0, 0, 0
     for step in range(steps):
         idx = distributed.shard(order, step, config.batch_size, info)
-        x = transform.train(data.images[idx], aug_generator or generator).to(dev, non_blocking=True)
+        x = transform.train(data.images[idx], augment).to(dev, non_blocking=True)
         y = data.labels[idx].to(dev, non_blocking=True)
-        x, y_loss = mixer(x, y, aug_generator or generator) if mixer is not None else (x, y)
+        x, y_loss = mixer(x, y, augment) if mixer is not None else (x, y)
         with mode.autocast(dev):
             logits = model(mode.inputs(x))
         logits = logits.float()  # the losses in fp32 whatever the autocast precision

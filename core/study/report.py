@@ -321,10 +321,10 @@ def levers_section(root: Path) -> str:
         same_task = [b for b in bases if b.task == lever.task]
         if not same_task:
             continue
-        base = min(same_task, key=lambda b: len(recipe_change(lever, b)))
+        base, flags = min(((b, recipe_change(lever, b)) for b in same_task), key=lambda pair: len(pair[1]))
         assert lever.validation is not None and base.validation is not None
         gain = (lever.validation.accuracy - base.validation.accuracy) * 100
-        change = " ".join(recipe_change(lever, base)) or "(none: a rerun)"
+        change = " ".join(flags) or "(none: a rerun)"
         rows.append(
             f"| {lever.task} | `{change}` | `{base.name}` | {_pct(base.validation.accuracy, 2)} | "
             f"{_pct(lever.validation.accuracy, 2)} | {gain:+.2f} | {took(lever.training_seconds)} |"
