@@ -18,7 +18,7 @@ from core.errors import CheckpointError, ImageLoadError
 from core.inference.emotions import EmotionDetector, draw_faces
 from core.study.plots import probability_bars
 from ui.common import emotion_detector, emotion_models, model_card_panel, png_bytes
-from ui.live_video import face_cam, make_frame_callback, rtc_configuration
+from ui.live_video import face_cam, follow_results, make_frame_callback, rtc_configuration
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ def live_video(model_dir: Path) -> None:
         st.session_state.webcam_model = str(model_dir)
         st.session_state.webcam_detector = emotion_detector(model_dir)
     results: queue.Queue = st.session_state.setdefault("webcam_results", queue.Queue(maxsize=8))
+    # This run's number: the one before it may still be polling the queue (see follow_results).
+    run = st.session_state.webcam_run = st.session_state.get("webcam_run", 0) + 1
     # read by the video thread on every frame, so the switch works while the video runs
     overlay: dict = st.session_state.setdefault("webcam_overlay", {})
     if st.toggle("Show where it looks (Grad-CAM on the largest face, a new map twice a second)",
@@ -83,19 +85,15 @@ def live_video(model_dir: Path) -> None:
         shown = st.session_state.get("webcam_last")
         if shown is not None:  # a rerun while playing: keep the last result on screen, not a blank panel
             show_result(status, chart, shown)
-        last = time.time()
-        while ctx.state.playing:  # the streamlit-webrtc pattern: poll the queue while the video plays
-            try:
-                item = results.get(timeout=1.0)
-            except queue.Empty:
-                if time.time() - last > 3.0:  # no frame for a while, not merely between two frames
-                    status.info("Waiting for video…")
-                continue
-            if item["time"] < since:
-                continue
-            last = item["time"]
+
+        def current() -> bool:  # the streamlit-webrtc pattern: poll the queue while the video plays
+            return ctx.state.playing and st.session_state.get("webcam_run") == run
+
+        def show(item: dict) -> None:
             st.session_state.webcam_last = item
             show_result(status, chart, item)
+
+        follow_results(results, since, current, show, lambda: status.info("Waiting for video…"))
 
 
 def drain(results: queue.Queue) -> None:

@@ -54,6 +54,34 @@ def make_frame_callback(
     return video_frame_callback
 
 
+def follow_results(
+    results: queue.Queue,
+    since: float,
+    current: Callable[[], bool],
+    show: Callable[[dict], None],
+    waiting: Callable[[], None],
+    quiet_after: float = 3.0,
+) -> None:
+    """The script's side of the queue while this run is `current()`: each result from `since` on shown, in
+    order; `waiting()` after `quiet_after` s without one. Streamlit's fast reruns start the next run while this
+    one still waits here (it only stops at its next st.* call): a result taken after that is neither shown nor
+    kept, or a stopped stream's emotion would overwrite the next run's panel."""
+    last = time.time()
+    while current():
+        try:
+            item = results.get(timeout=1.0)
+        except queue.Empty:
+            if time.time() - last > quiet_after and current():  # no frame for a while, not merely between two
+                waiting()
+            continue
+        if item["time"] < since:  # a stopped stream's, queued after the drain
+            continue
+        if not current():
+            return
+        last = item["time"]
+        show(item)
+
+
 def face_cam(detector: EmotionDetector):
     """A Grad-CAM overlay on the detector's model (its own copy of the weights: Captum hooks into it)."""
     from core.inference.explain import FaceCam
