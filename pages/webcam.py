@@ -61,14 +61,23 @@ def live_video(model_dir: Path) -> None:
         overlay.pop("for", None)
     video, panel = st.columns([3, 2])
     with video:
-        ctx = webrtc_streamer(
-            key="emotions",
-            mode=WebRtcMode.SENDRECV,
-            rtc_configuration=rtc_configuration(),
-            media_stream_constraints={"video": True, "audio": False},
-            video_frame_callback=make_frame_callback(st.session_state.webcam_detector, results, overlay),
-            async_processing=True,
-        )
+        try:
+            ctx = webrtc_streamer(
+                key="emotions",
+                mode=WebRtcMode.SENDRECV,
+                rtc_configuration=rtc_configuration(),
+                media_stream_constraints={"video": True, "audio": False},
+                video_frame_callback=make_frame_callback(st.session_state.webcam_detector, results, overlay),
+                async_processing=True,
+            )
+        except AttributeError as exc:
+            # streamlit-webrtc 0.72.0: a STOP after a START that never connected can race two stop() calls in
+            # its shutdown observer ("'NoneType' object has no attribute 'is_alive'"); the next run stops what is
+            # left of the stream cleanly, so run again rather than show the user its traceback.
+            if "is_alive" not in str(exc):
+                raise
+            log.warning("streamlit-webrtc's stop raced itself (%s); running the page again", exc)
+            st.rerun()
     with panel:
         status = st.empty()
         chart = st.empty()

@@ -216,6 +216,34 @@ def test_webcam_page_renders_with_a_model(app, tmp_path, emotion_checkpoint, mon
     assert stale.empty() and "webcam_last" not in app.session_state
 
 
+def test_the_webcam_page_runs_again_when_streamlit_webrtc_stop_races_itself(app, tmp_path, emotion_checkpoint,
+                                                                           monkeypatch):  # fmt: skip
+    import shutil
+
+    import streamlit_webrtc
+
+    monkeypatch.setattr("streamlit_webrtc.component.get_this_session_info", lambda: None)
+    real, calls = streamlit_webrtc.webrtc_streamer, []
+
+    def racing_once(*args, **kwargs):  # what 0.72.0's stop() raises when a second stop() clears its thread
+        calls.append(1)
+        if len(calls) == 1:
+            raise AttributeError("'NoneType' object has no attribute 'is_alive'")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", racing_once)
+    shutil.copytree(emotion_checkpoint, tmp_path / "runs" / "fer-small")
+    app.run()
+    app.switch_page("pages/webcam.py")
+    app.run()
+    assert not app.exception, app.exception
+    assert len(calls) == 2 and any("Press START" in i.value for i in app.info)
+    # any other AttributeError is a bug, and shows as one
+    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda *a, **k: None.playing)
+    app.run()
+    assert app.exception
+
+
 @pytest.mark.parametrize("page", ["pages/train.py", "pages/notmnist_results.py", "pages/webcam.py"])
 def test_a_malformed_run_in_the_runs_folder_breaks_no_page(app, tmp_path, page, monkeypatch):
     import json
