@@ -267,6 +267,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ConfigError("--in-frames must be at least 1 face")
     if args.record_tta and args.tta == "none":
         raise ConfigError("--record-tta stores a test-time augmentation's figures; give --tta flip or --tta ten-crop")
+    if len(args.checkpoint) > 1:
+        return _evaluate_ensemble(args)
+    args.checkpoint = args.checkpoint[0]
     model, record = load_checkpoint(args.checkpoint)
     config = record.config
     if args.tta != "none" and config.task != "fer":
@@ -305,6 +308,51 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     views = "" if args.tta == "none" else f", {args.tta} test-time augmentation"
     print(f"{args.checkpoint} on {split.source} [{args.split}: {split.origin}, n={metrics['n']}{views}]")
+    _print_metrics(metrics)
+    return 0
+
+
+def _evaluate_ensemble(args: argparse.Namespace) -> int:
+    """Several runs' mean probability on a split, with the metrics of one run."""
+    from .data.cache import load_split
+    from .data.tasks import get_task
+    from .engine.loop import split_metrics
+    from .inference.ensemble import check_members, mean_probabilities
+
+    alone = {"--record-unseen": args.record_unseen, "--record-tta": args.record_tta, "--photos": args.photos,
+             "--in-frames": args.in_frames}  # fmt: skip
+    refused = [flag for flag, value in alone.items() if value]
+    if refused:
+        raise ConfigError(f"{refused[0]} is for one run; give one run folder, not {len(args.checkpoint)}")
+    records = check_members(args.checkpoint)
+    task = records[0].config.task
+    if args.tta != "none" and task != "fer":
+        raise ConfigError(f"--tta is for emotion (fer) models; these are {task} models")
+    spec = get_task(task).spec
+    if args.split not in spec.splits:
+        raise ConfigError(f"--split {args.split}: {task} has the splits {', '.join(spec.splits)}")
+    data = args.data or records[0].data.source or None
+    split = load_split(spec, data, args.split)
+    train = None
+    if args.split != "train":
+        try:
+            train = load_split(spec, data, "train")
+        except DataSourceError as exc:
+            log.warning("no unseen-in-train figure: %s", exc)
+    probabilities = mean_probabilities(args.checkpoint, split, args.tta, 1.0, args.precision, args.memory_format)
+    metrics = split_metrics(probabilities.clamp_min(1e-12).log(), split, train, confidence=True)
+    metrics.update(checkpoints=[str(c) for c in args.checkpoint], source=split.source, tta=args.tta)
+    if args.json:
+        print(json.dumps(metrics))
+        return 0
+    views = "" if args.tta == "none" else f", {args.tta} test-time augmentation"
+    print(f"the mean probability of {len(args.checkpoint)} runs on {split.source} "
+          f"[{args.split}: {split.origin}, n={metrics['n']}{views}]")  # fmt: skip
+    _print_metrics(metrics)
+    return 0
+
+
+def _print_metrics(metrics: dict[str, Any]) -> None:
     print(
         f"accuracy {metrics['accuracy']:.4f} (95% CI {metrics['ci_low']:.4f}-{metrics['ci_high']:.4f})   "
         f"macro-F1 {metrics['macro_f1']:.4f}"
@@ -323,7 +371,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(" " * width + " ".join(f"{c[:5]:>5}" for c in metrics["classes"]))
     for name, row in zip(metrics["classes"], metrics["confusion_matrix"]):
         print(f"{name:>{width}}" + " ".join(f"{v:5d}" for v in row))
-    return 0
 
 
 def _evaluate_photos(args: argparse.Namespace, task: str) -> int:
@@ -704,7 +751,10 @@ def build_parser() -> argparse.ArgumentParser:
     seeds.set_defaults(func=cmd_seeds)
 
     ev = sub.add_parser("evaluate", help="metrics of a checkpoint on a data split")
-    ev.add_argument("checkpoint", help="a run folder (with meta.json and weights)")
+    ev.add_argument(
+        "checkpoint", nargs="+",
+        help="a run folder (with meta.json and weights); several: their ensemble, the mean of their probabilities",
+    )  # fmt: skip
     ev_options = ev.add_argument_group("evaluation options")
     ev_options.add_argument("--data", help="data source (default: the one the checkpoint was trained on)")
     ev_options.add_argument("--split", default="test", help="train, validation (fer) or test (default test)")

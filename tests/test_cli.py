@@ -175,3 +175,48 @@ def test_evaluate_records_the_unseen_figure_of_a_run_recorded_without_it(tmp_pat
     proc = run_cli("evaluate", run, "--data", notmnist_dir, "--record-unseen", check=False)
     assert proc.returncode == 2 and "nothing was written" in proc.stderr and proc.stderr.strip().count("\n") == 0
     assert (run / "meta.json").read_bytes() == before
+
+
+def test_evaluate_several_runs_gives_their_mean_probability(notmnist_dir, notmnist_data):
+    import torch
+
+    from core.data.tasks import batch_transform
+    from core.inference.runtime import predict_logits
+    from core.runs.checkpoint import load_checkpoint
+
+    # the three letter models whose weights ship: a CNN, an MLP and the deeper CNN beyond the study
+    runs = [
+        SHIPPED / "cnn-original-s1",
+        SHIPPED / "mlp-original-s0",
+        SHIPPED.parent / "beyond" / "notmnist" / "deep_cnn-original-s0",
+    ]
+    together = json.loads(run_cli("evaluate", *runs, "--data", notmnist_dir, "--json").stdout)
+    test = notmnist_data["test"]
+    # the same figure computed here from each run alone
+    total, alone = 0, []
+    for run in runs:
+        model, record = load_checkpoint(run)
+        logits = predict_logits(model, test.images, batch_transform(record.config).eval)
+        alone.append((logits.argmax(1) == test.labels).float().mean().item())
+        total = total + torch.softmax(logits, 1)
+    expected = (total.argmax(1) == test.labels).float().mean().item()
+    assert together["n"] == len(test) and together["accuracy"] == pytest.approx(expected, abs=1e-6)
+    assert together["accuracy"] > sum(alone) / len(alone)  # three models' errors differ: the vote beats their mean
+    assert together["ci_low"] < together["accuracy"] < together["ci_high"] and together["unseen"]["n"] > 3600
+    assert together["checkpoints"] == [str(r) for r in runs]
+    # a run twice is that run
+    twice = json.loads(run_cli("evaluate", runs[0], runs[0], "--data", notmnist_dir, "--json").stdout)
+    assert twice["accuracy"] == pytest.approx(alone[0], abs=1e-6)
+
+
+def test_an_ensemble_of_other_tasks_or_with_a_one_run_flag_is_one_line(tmp_path, notmnist_dir):
+    letters, faces = SHIPPED / "cnn-original-s1", ROOT / "checkpoints" / "beyond" / "fer" / "mobilenet_v2-tuned-96px-s0"
+    proc = run_cli("evaluate", letters, faces, "--data", notmnist_dir, check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "other classes" in proc.stderr
+    proc = run_cli("evaluate", letters, tmp_path, check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "no meta.json" in proc.stderr
+    before = (letters / "meta.json").read_bytes()
+    for flag in (["--record-tta", "--tta", "flip"], ["--record-unseen"], ["--in-frames", "5"]):
+        proc = run_cli("evaluate", letters, letters, *flag, check=False)
+        assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "for one run" in proc.stderr, flag
+    assert (letters / "meta.json").read_bytes() == before

@@ -18,14 +18,10 @@ import torch.nn.functional as F
 
 from ..config import Experiment
 from ..data.sources import ImageSplit
-from ..data.tasks import batch_transform
 from ..errors import ConfigError
-from ..inference.modes import inference_mode
-from ..inference.tta import BATCH, tta_logits
-from ..runs.checkpoint import load_checkpoint
-from ..runs.files import has_weights, save_weights
+from ..inference.ensemble import check_members, mean_probabilities
+from ..runs.files import save_weights
 from ..runs.layout import LAST_DIR
-from ..runs.record import read_record
 
 log = logging.getLogger(__name__)
 TARGETS_FILE = "teacher_targets.safetensors"
@@ -40,38 +36,16 @@ def check_teachers(config: Experiment, classes: list[str]) -> None:
     folders = teacher_folders(config)
     if not folders:
         raise ConfigError("--teachers names no run folder")
-    for folder in folders:
-        record = read_record(folder)
-        if not record.complete:
-            raise ConfigError(f"teacher {folder} has not finished training")
-        if not has_weights(folder):
-            raise ConfigError(f"teacher {folder} has a record but no weights (they may not ship with the repository)")
-        if record.config.task != config.task or list(record.classes) != classes:
-            raise ConfigError(f"teacher {folder} is a {record.config.task} model with other classes than this run")
-
-
-def teacher_logits(folder: str, split: ImageSplit, config: Experiment) -> torch.Tensor:
-    """One teacher's logits on a split, averaged with the mirror image's (fer) in its own preprocessing."""
-    model, record = load_checkpoint(folder)
-    mode, _ = inference_mode(model, record.config, BATCH)  # the fastest layout here, measured once and cached
-    transform = batch_transform(record.config)
-    with torch.inference_mode():  # faces are symmetric enough for the mirror image to be a second opinion
-        return tta_logits(model, split.images, transform.eval, mode, "flip" if config.task == "fer" else "none")
+    check_members(folders, config.task, classes, role="teacher", against="this run")
 
 
 def soft_targets(config: Experiment, split: ImageSplit) -> torch.Tensor:
     """The teachers' mean probabilities at the distillation temperature, one row per image of `split` (the
-    teachers checked first: `check_teachers`, which run_experiment calls before any data is read)."""
-    folders = teacher_folders(config)
-    probabilities = torch.zeros(len(split), len(split.classes))
-    for i, folder in enumerate(folders, 1):
-        log.info("teacher %d/%d %s: predicting %d %s images (once; kept for --resume)", i, len(folders), folder,
-                 len(split), split.split)  # fmt: skip
-        logits = teacher_logits(folder, split, config)
-        accuracy = (logits.argmax(1) == split.labels).float().mean().item()
-        log.info("teacher %d/%d %s: %.1f %% on %s", i, len(folders), folder, 100 * accuracy, split.split)
-        probabilities += torch.softmax(logits / config.distill_temperature, 1)
-    return probabilities / len(folders)
+    teachers checked first: `check_teachers`, which run_experiment calls before any data is read). Faces are
+    symmetric enough for the mirror image to be a second opinion: fer teachers average it in."""
+    log.info("teachers: predicting the %d %s images once (kept for --resume)", len(split), split.split)
+    tta = "flip" if config.task == "fer" else "none"
+    return mean_probabilities(teacher_folders(config), split, tta, config.distill_temperature)
 
 
 def training_targets(config: Experiment, train: ImageSplit, work: Path | None) -> torch.Tensor:

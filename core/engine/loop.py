@@ -148,6 +148,13 @@ def evaluate(
         logits = predict_logits(model, data.images, transform.eval, mode)
     else:
         logits = tta_logits(model, data.images, transform.eval, mode, tta)
+    return split_metrics(logits, data, train, confidence)
+
+
+def split_metrics(
+    logits: torch.Tensor, data: ImageSplit, train: ImageSplit | None = None, confidence: bool = False
+) -> dict[str, Any]:
+    """`evaluate`'s metrics from a split's logits (or log-probabilities, e.g. an ensemble's)."""
     preds = logits.argmax(1)
     metrics = classification_metrics(data.labels.numpy(), preds.numpy(), data.classes)
     metrics["loss"] = float(F.cross_entropy(logits, data.labels).item()) if len(data) else float("nan")
