@@ -145,3 +145,15 @@ def test_a_run_can_start_from_a_trained_runs_weights(small_checkpoint, notmnist_
         run_experiment(Experiment(model="mlp", epochs=1, init_from=str(path)), tmp_path / "mlp", data=data)
     with pytest.raises(ConfigError, match="leave out --pretrained"):
         Experiment(task="fer", pretrained=True, init_from=str(path))
+
+
+def test_a_fer_run_can_start_from_a_run_trained_at_another_input_size(emotion_checkpoint):
+    from core.models import build_model
+    from core.runs.checkpoint import load_checkpoint, start_from_run
+
+    source, record = load_checkpoint(emotion_checkpoint)  # 48 px
+    bigger = Experiment(task="fer", model="mobilenet_v2", img_size=64, init_from=str(emotion_checkpoint))
+    model = build_model(bigger, num_classes=len(record.classes), load_weights=False)
+    start_from_run(model, bigger, list(record.classes))
+    theirs = source.state_dict()
+    assert all(torch.equal(value, theirs[key]) for key, value in model.state_dict().items())

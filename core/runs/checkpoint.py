@@ -34,14 +34,20 @@ def start_from_run(model: nn.Module, config: Experiment, classes: list[str]) -> 
     assert config.init_from is not None
     source, record = load_checkpoint(config.init_from)
     theirs = record.config
-    if (theirs.task, theirs.model, theirs.img_size) != (config.task, config.model, config.img_size):
+    # The input size may differ: the backbones' weights do not depend on it (convolutions, then global pooling),
+    # and fine-tuning at a new size is a lever of its own.
+    if (theirs.task, theirs.model) != (config.task, config.model):
         raise ConfigError(
-            f"--init-from {config.init_from} is a {theirs.task} {theirs.model} at {theirs.img_size} px; this run is "
-            f"a {config.task} {config.model} at {config.img_size} px"
+            f"--init-from {config.init_from} is a {theirs.task} {theirs.model}; this run is a {config.task} "
+            f"{config.model}"
         )
     if list(record.classes) != classes:
         raise ConfigError(f"--init-from {config.init_from} has other classes ({', '.join(record.classes)})")
-    model.load_state_dict(source.state_dict())
+    try:
+        model.load_state_dict(source.state_dict())
+    except RuntimeError as exc:  # e.g. another architecture's shapes: one line, not torch's list of every key
+        msg = f"--init-from {config.init_from}: its weights do not fit this model ({str(exc)[:120]})"
+        raise ConfigError(msg) from None
 
 
 def load_checkpoint(directory: str | Path) -> tuple[nn.Module, RunRecord]:
