@@ -283,12 +283,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     split = load_split(spec, data, args.split)
     if args.in_frames:
         return _evaluate_in_frames(args, split)
-    train = None
-    if args.split != "train":
-        try:  # the unseen-in-train figure needs the train split; a source without one still evaluates
-            train = load_split(spec, data, "train")
-        except DataSourceError as exc:
-            log.warning("no unseen-in-train figure: %s", exc)
+    train = _train_for_unseen(spec, data, args.split)
     precision, memory_format = args.precision, args.memory_format
     if args.record_unseen and (precision, memory_format) == ("auto", "auto"):
         # the figure joins the trained metrics: evaluate as they were (the mode trained in), not the fastest mode
@@ -333,12 +328,7 @@ def _evaluate_ensemble(args: argparse.Namespace) -> int:
         raise ConfigError(f"--split {args.split}: {task} has the splits {', '.join(spec.splits)}")
     data = args.data or records[0].data.source or None
     split = load_split(spec, data, args.split)
-    train = None
-    if args.split != "train":
-        try:
-            train = load_split(spec, data, "train")
-        except DataSourceError as exc:
-            log.warning("no unseen-in-train figure: %s", exc)
+    train = _train_for_unseen(spec, data, args.split)
     probabilities = mean_probabilities(args.checkpoint, split, args.tta, 1.0, args.precision, args.memory_format)
     metrics = split_metrics(probabilities.clamp_min(1e-12).log(), split, train, confidence=True)
     metrics.update(checkpoints=[str(c) for c in args.checkpoint], source=split.source, tta=args.tta)
@@ -350,6 +340,20 @@ def _evaluate_ensemble(args: argparse.Namespace) -> int:
           f"[{args.split}: {split.origin}, n={metrics['n']}{views}]")  # fmt: skip
     _print_metrics(metrics)
     return 0
+
+
+def _train_for_unseen(spec: Any, data: str | None, split: str) -> Any:
+    """The train split, for the unseen-in-train figure of another split; None for train itself, or for a source
+    without one (which still evaluates)."""
+    from .data.cache import load_split
+
+    if split == "train":
+        return None
+    try:
+        return load_split(spec, data, "train")
+    except DataSourceError as exc:
+        log.warning("no unseen-in-train figure: %s", exc)
+        return None
 
 
 def _print_metrics(metrics: dict[str, Any]) -> None:
