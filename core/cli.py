@@ -269,7 +269,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ConfigError("--record-tta stores a test-time augmentation's figures; give --tta flip or --tta ten-crop")
     if len(args.checkpoint) > 1:
         return _evaluate_ensemble(args)
-    args.checkpoint = args.checkpoint[0]
+    args.checkpoint = args.checkpoint[0]  # one run from here on (the helpers below read it)
     model, record = load_checkpoint(args.checkpoint)
     config = record.config
     if args.tta != "none" and config.task != "fer":
@@ -760,7 +760,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="a run folder (with meta.json and weights); several: their ensemble, the mean of their probabilities",
     )  # fmt: skip
     ev_options = ev.add_argument_group("evaluation options")
-    ev_options.add_argument("--data", help="data source (default: the one the checkpoint was trained on)")
+    ev_options.add_argument(
+        "--data", help="data source (default: the one the checkpoint was trained on; several runs: the first's)"
+    )
     ev_options.add_argument("--split", default="test", help="train, validation (fer) or test (default test)")
     ev_options.add_argument("--json", action="store_true", help="print one JSON object")
     ev_options.add_argument(

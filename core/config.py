@@ -55,7 +55,7 @@ class Experiment:
     permutation_seed: int = 0  # ... drawn from this seed; stored so inference applies the same one
     pretrained: bool = False  # fer: start from torchvision's ImageNet weights
     weights: str | None = None  # fer: a local state_dict file instead of torchvision's download
-    init_from: str | None = None  # start from this trained run's weights (same model, size and classes): fine-tuning
+    init_from: str | None = None  # start from this trained run's weights (same task, model and classes): fine-tuning
     freeze: str = "none"  # fer: none | layer1 | layer2 | layer3 | all
     img_size: int | None = None  # model input size (fer default 224, the study's)
     # how long and how
@@ -311,7 +311,7 @@ FLAGS = (
     Flag(
         "init_from",
         "--init-from",
-        "start from this trained run's weights (a run folder: same model, size and classes)",
+        "start from this trained run's weights (a run folder: same task, model and classes; fer: any input size)",
         "model",
     ),
     Flag(

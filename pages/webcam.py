@@ -1,12 +1,13 @@
 """Live emotion detection from the browser's webcam (WebRTC), with snapshot and photo fallbacks.
 
-The frame callback and ICE configuration are plain functions in `ui/live_video.py` (tests import them from
-there); Streamlit runs this file as `__main__`, which draws the page.
+The frame callback, the loop that follows its results and the ICE configuration are plain functions in
+`ui/live_video.py` (tests import them from there); Streamlit runs this file as `__main__`, which draws the page.
 """
 
 import logging
 import queue
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -71,13 +72,20 @@ def live_video(model_dir: Path) -> None:
                 async_processing=True,
             )
         except AttributeError as exc:
-            # streamlit-webrtc 0.72.0: a STOP after a START that never connected can race two stop() calls in
-            # its shutdown observer ("'NoneType' object has no attribute 'is_alive'"); the next run stops what is
-            # left of the stream cleanly, so run again rather than show the user its traceback.
-            if "is_alive" not in str(exc):
+            if not stop_raced(exc):
                 raise
+            # The next run stops what is left of the stream cleanly: run again (twice at most in a row) rather
+            # than show the user the traceback.
+            retries = st.session_state.get("webcam_stop_retries", 0)
+            if retries >= 2:
+                st.session_state.pop("webcam_stop_retries", None)
+                st.error("The video connection could not be closed cleanly; reload the page to start again.")
+                return
+            st.session_state.webcam_stop_retries = retries + 1
             log.warning("streamlit-webrtc's stop raced itself (%s); running the page again", exc)
             st.rerun()
+            return
+        st.session_state.pop("webcam_stop_retries", None)
     with panel:
         status = st.empty()
         chart = st.empty()
@@ -92,17 +100,30 @@ def live_video(model_dir: Path) -> None:
         # its video thread can still queue after the drain above.
         since = st.session_state.setdefault("webcam_since", time.time())
         shown = st.session_state.get("webcam_last")
-        if shown is not None:  # a rerun while playing: keep the last result on screen, not a blank panel
+        if (
+            shown is not None and shown["time"] >= since
+        ):  # a rerun while playing: keep the last result on screen, not a blank panel
             show_result(status, chart, shown)
 
         def current() -> bool:  # the streamlit-webrtc pattern: poll the queue while the video plays
             return ctx.state.playing and st.session_state.get("webcam_run") == run
 
-        def show(item: dict) -> None:
-            st.session_state.webcam_last = item
+        def show(item: dict) -> None:  # drawn first: a run told to stop stops there, before keeping the item
             show_result(status, chart, item)
+            st.session_state.webcam_last = item
 
         follow_results(results, since, current, show, lambda: status.info("Waiting for video…"))
+
+
+def stop_raced(exc: AttributeError) -> bool:
+    """streamlit-webrtc 0.72.0: a STOP after a START that never connected can run two stop() calls at once, and
+    one finds an attribute the other has just set to None (`_polling_thread`, `_process_offer_thread`, ...)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return (
+        str(exc).startswith("'NoneType' object has no attribute")
+        and bool(frames)
+        and ("streamlit_webrtc" in frames[-1].filename)
+    )
 
 
 def drain(results: queue.Queue) -> None:

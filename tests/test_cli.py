@@ -190,7 +190,8 @@ def test_evaluate_several_runs_gives_their_mean_probability(notmnist_dir, notmni
         SHIPPED / "mlp-original-s0",
         SHIPPED.parent / "beyond" / "notmnist" / "deep_cnn-original-s0",
     ]
-    together = json.loads(run_cli("evaluate", *runs, "--data", notmnist_dir, "--json").stdout)
+    fp32 = ["--precision", "fp32", "--memory-format", "nchw"]  # as computed here: no prediction may flip
+    together = json.loads(run_cli("evaluate", *runs, "--data", notmnist_dir, "--json", *fp32).stdout)
     test = notmnist_data["test"]
     # the same figure computed here from each run alone
     total, alone = 0, []
@@ -205,7 +206,7 @@ def test_evaluate_several_runs_gives_their_mean_probability(notmnist_dir, notmni
     assert together["ci_low"] < together["accuracy"] < together["ci_high"] and together["unseen"]["n"] > 3600
     assert together["checkpoints"] == [str(r) for r in runs]
     # a run twice is that run
-    twice = json.loads(run_cli("evaluate", runs[0], runs[0], "--data", notmnist_dir, "--json").stdout)
+    twice = json.loads(run_cli("evaluate", runs[0], runs[0], "--data", notmnist_dir, "--json", *fp32).stdout)
     assert twice["accuracy"] == pytest.approx(alone[0], abs=1e-6)
 
 

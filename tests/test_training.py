@@ -157,3 +157,16 @@ def test_a_fer_run_can_start_from_a_run_trained_at_another_input_size(emotion_ch
     start_from_run(model, bigger, list(record.classes))
     theirs = source.state_dict()
     assert all(torch.equal(value, theirs[key]) for key, value in model.state_dict().items())
+
+
+def test_weights_that_do_not_fit_the_model_are_one_line(small_checkpoint):
+    from core.errors import ConfigError
+    from core.models import build_model
+    from core.runs.checkpoint import start_from_run
+
+    path, _, record = small_checkpoint
+    cnn = Experiment(model="cnn", init_from=str(path))
+    other = build_model(Experiment(model="mlp"), num_classes=10, load_weights=False)  # not the shapes the run has
+    with pytest.raises(ConfigError, match="do not fit this model") as caught:
+        start_from_run(other, cnn, list(record.classes))
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 300

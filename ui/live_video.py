@@ -1,5 +1,6 @@
 """The Live page's video thread and connection: the per-frame callback (faces found, read, drawn, optionally
-with the Grad-CAM overlay; results leave through a queue), the overlay's construction and the ICE servers."""
+with the Grad-CAM overlay; results leave through a queue), the script's loop that follows those results, the
+overlay's construction and the ICE servers."""
 
 import json
 import logging

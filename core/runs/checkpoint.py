@@ -34,8 +34,9 @@ def start_from_run(model: nn.Module, config: Experiment, classes: list[str]) -> 
     assert config.init_from is not None
     source, record = load_checkpoint(config.init_from)
     theirs = record.config
-    # The input size may differ: the backbones' weights do not depend on it (convolutions, then global pooling),
-    # and fine-tuning at a new size is a lever of its own.
+    # The input size may differ: the fer backbones' weights do not depend on it (convolutions, then global
+    # pooling), and fine-tuning at a new size is a lever of its own. (notMNIST's sizes are fixed at 28 px; a
+    # dense layer sized otherwise would not load, below.)
     if (theirs.task, theirs.model) != (config.task, config.model):
         raise ConfigError(
             f"--init-from {config.init_from} is a {theirs.task} {theirs.model}; this run is a {config.task} "
@@ -46,7 +47,8 @@ def start_from_run(model: nn.Module, config: Experiment, classes: list[str]) -> 
     try:
         model.load_state_dict(source.state_dict())
     except RuntimeError as exc:  # e.g. another architecture's shapes: one line, not torch's list of every key
-        msg = f"--init-from {config.init_from}: its weights do not fit this model ({str(exc)[:120]})"
+        detail = " ".join(str(exc).split("\n\t", 1)[-1].split())[:160]  # torch's first line only names the class
+        msg = f"--init-from {config.init_from}: its weights do not fit this model ({detail})"
         raise ConfigError(msg) from None
 
 
