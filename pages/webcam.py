@@ -7,7 +7,6 @@ The frame callback, the loop that follows its results and the ICE configuration 
 import logging
 import queue
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ from core.errors import CheckpointError, ImageLoadError
 from core.inference.emotions import EmotionDetector, draw_faces
 from core.study.plots import probability_bars
 from ui.common import emotion_detector, emotion_models, model_card_panel, png_bytes
-from ui.live_video import face_cam, follow_results, make_frame_callback, rtc_configuration
+from ui.live_video import face_cam, follow_results, make_frame_callback, rtc_configuration, stop_raced
 
 log = logging.getLogger(__name__)
 
@@ -113,17 +112,6 @@ def live_video(model_dir: Path) -> None:
             st.session_state.webcam_last = item
 
         follow_results(results, since, current, show, lambda: status.info("Waiting for video…"))
-
-
-def stop_raced(exc: AttributeError) -> bool:
-    """streamlit-webrtc 0.72.0: a STOP after a START that never connected can run two stop() calls at once, and
-    one finds an attribute the other has just set to None (`_polling_thread`, `_process_offer_thread`, ...)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    return (
-        str(exc).startswith("'NoneType' object has no attribute")
-        and bool(frames)
-        and ("streamlit_webrtc" in frames[-1].filename)
-    )
 
 
 def drain(results: queue.Queue) -> None:

@@ -8,6 +8,7 @@ import os
 import queue
 import statistics
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable
 
@@ -81,6 +82,17 @@ def follow_results(
             return
         last = item["time"]
         show(item)
+
+
+def stop_raced(exc: AttributeError) -> bool:
+    """streamlit-webrtc 0.72.0: a STOP after a START that never connected can run two stop() calls at once, and
+    one finds an attribute the other has just set to None (`_polling_thread`, `_process_offer_thread`, ...)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return (
+        str(exc).startswith("'NoneType' object has no attribute")
+        and bool(frames)
+        and ("streamlit_webrtc" in frames[-1].filename)
+    )
 
 
 def face_cam(detector: EmotionDetector):
