@@ -22,6 +22,7 @@ from .config import (
     FLAG_BY_FIELD,
     FLAGS,
     FREEZE_DEPTHS,
+    LABEL_SOURCES,
     LR_SCHEDULES,
     MEMORY_FORMATS,
     NOTMNIST_MODELS,
@@ -32,7 +33,7 @@ from .config import (
 )
 from .data.tasks import get_task
 from .errors import ConfigError, DataSourceError, ImageLoadError, StudyError
-from .runs.record import RunRecord
+from .runs.record import RunRecord, describe_consensus
 
 log = logging.getLogger(__name__)
 DEFAULT_OUT = Path("checkpoints")
@@ -42,6 +43,7 @@ CHOICES = {
     "optimizer": OPTIMIZERS,
     "precision": PRECISIONS,
     "memory_format": MEMORY_FORMATS,
+    "labels": LABEL_SOURCES,
 }
 GROUPS = {"model": "model", "training": "training", "data": "data"}
 
@@ -367,6 +369,9 @@ def _print_metrics(metrics: dict[str, Any]) -> None:
             f"accuracy on images unseen in train {unseen['accuracy']:.4f} (95% CI {unseen['ci_low']:.4f}-"
             f"{unseen['ci_high']:.4f}, n={unseen['n']} of {metrics['n']})"
         )
+    consensus = metrics.get("ferplus")
+    if consensus and consensus["majority_accuracy"] is not None:
+        print(f"FER+ ten annotators: {describe_consensus(consensus)}")
     width = max(len(c) for c in metrics["classes"]) + 1
     print(f"\n{'class':>{width}} {'precision':>9} {'recall':>7} {'f1':>6} {'n':>5}")
     for name, m in metrics["per_class"].items():

@@ -24,6 +24,8 @@ FER_ARCHS = MODELS["fer"]
 FREEZE_DEPTHS = ("none", "layer1", "layer2", "layer3", "all")
 LR_SCHEDULES = ("cosine", "step", "onecycle", "constant")
 OPTIMIZERS = ("adam", "sgd")
+# fer: what a face's label is: FER-2013's own, or the ten FER+ annotators' plurality or vote distribution
+LABEL_SOURCES = ("fer2013", "ferplus-majority", "ferplus-votes")
 
 # Values a field takes when left as None, per task.
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -68,6 +70,7 @@ class Experiment:
     step_size: int | None = None  # StepLR: epochs per decay (default: a third of the run)
     gamma: float = 0.1  # StepLR decay
     label_smoothing: float = 0.0
+    labels: str = "fer2013"  # fer: fer2013 | ferplus-majority | ferplus-votes (core.data.ferplus)
     # knowledge distillation: finished runs (folders, comma-separated) whose averaged predictions the student learns
     teachers: str | None = None
     distill_weight: float = 0.5  # with teachers: the soft targets' share of the loss
@@ -111,7 +114,8 @@ class Experiment:
         start = "tuned" if self.init_from else "pretrained" if (self.pretrained or self.weights) else "scratch"
         freeze = f"-{self.freeze}" if self.freeze != "none" else ""
         distilled = "-distilled" if self.teachers else ""
-        return f"{self.model}-{start}{freeze}{distilled}-{self.img_size}px-s{self.seed}"
+        labels = f"-{self.labels}" if self.labels != "fer2013" else ""
+        return f"{self.model}-{start}{freeze}{distilled}{labels}-{self.img_size}px-s{self.seed}"
 
     @property
     def start(self) -> str:
@@ -215,6 +219,7 @@ def _check_choices(c: Experiment) -> None:
         "optimizer": OPTIMIZERS,
         "precision": PRECISIONS,
         "memory_format": MEMORY_FORMATS,
+        "labels": LABEL_SOURCES,
     }
     for name, allowed in choices.items():
         if getattr(c, name) not in allowed:
@@ -222,6 +227,8 @@ def _check_choices(c: Experiment) -> None:
                 f"unknown {name.replace('_', ' ')} {getattr(c, name)!r} for {c.task}; "
                 f"choose one of {', '.join(allowed)}"
             )
+    if c.task != "fer" and c.labels != "fer2013":
+        raise ConfigError(f"--labels {c.labels} is for the fer task (FER+ votes); {c.task} has its own labels")
     if c.task == "notmnist" and (c.pretrained or c.weights or c.freeze != "none"):
         raise ConfigError("pretrained weights and freezing are for the fer task (ImageNet backbones), not notmnist")
     if c.freeze != "none" and not (c.pretrained or c.weights or c.init_from):
@@ -331,6 +338,14 @@ FLAGS = (
     Flag("step_size", "--step-size", "step schedule: epochs per decay (default a third of the run)", "training"),
     Flag("gamma", "--gamma", "step schedule: decay factor (default 0.1)", "training"),
     Flag("label_smoothing", "--label-smoothing", "label smoothing, 0 to <1 (default 0)", "training"),
+    Flag(
+        "labels",
+        "--labels",
+        "fer: train on FER-2013's labels, or on the FER+ annotators' plurality or vote distribution "
+        "(default fer2013; ferplus-* need ferplus.csv beside the data)",
+        "training",
+        ("fer",),
+    ),
     Flag(
         "teachers",
         "--teachers",

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .ferplus import attach_votes
 from .sources import DatasetSpec, ImageSplit, is_local, read_split, resolve_source
 
 log = logging.getLogger(__name__)
@@ -77,4 +78,5 @@ def load_split(spec: DatasetSpec, source: str | None, split: str) -> ImageSplit:
             np.savez(tmp, images=images, labels=labels, origin=np.array(origin))
         os.replace(tmp.name, path)
     images, labels, origin = cached
-    return ImageSplit(torch.from_numpy(images), torch.from_numpy(labels), spec.classes, source, split, origin)
+    loaded = ImageSplit(torch.from_numpy(images), torch.from_numpy(labels), spec.classes, source, split, origin)
+    return attach_votes(source, loaded) if spec.annotator_votes and is_local(source) else loaded

@@ -22,6 +22,7 @@ SPEC = DatasetSpec(
     aliases={"disgust": "disgusted", "fear": "fearful", "surprise": "surprised"},
     splits=("train", "validation", "test"),
     validation_fraction=0.1,
+    annotator_votes=True,
     how_to_get=(
         "Use a dataset folder with train/validation/test splits, a hub id, or the Kaggle download "
         "(msambare/fer2013: train/ and test/ with one folder per emotion)."

@@ -35,6 +35,7 @@ class DatasetSpec:
     splits: tuple[str, ...] = ("train", "test")
     validation_fraction: float = 0.1  # carved from train when a source has no validation split
     how_to_get: str = ""  # one sentence for the error when no source is set
+    annotator_votes: bool = False  # a local source may keep FER+ votes beside its data (core.data.ferplus)
 
     def class_index(self, name: str) -> int:
         key = name.strip().lower()
@@ -53,6 +54,8 @@ class ImageSplit:
     source: str
     split: str
     origin: str = ""  # how this split was made from the source, said with every result
+    votes: torch.Tensor | None = None  # N x 10 FER+ annotator votes, where the source has them (core.data.ferplus)
+    targets: torch.Tensor | None = None  # N x classes soft labels to train on instead of `labels` (FER+ votes)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -61,9 +64,16 @@ class ImageSplit:
         """The first n images (the shared data is shuffled within each split, so a prefix mixes classes)."""
         if n is None or n >= len(self):
             return self
-        return ImageSplit(
-            self.images[:n], self.labels[:n], self.classes, self.source, self.split, f"first {n} of {self.origin}"
-        )
+        return self.select(slice(0, n), f"first {n} of {self.origin}")
+
+    def select(self, index: slice | torch.Tensor, origin: str) -> ImageSplit:
+        """The images at `index` (a slice or a tensor of positions), with their labels, votes and targets."""
+
+        def pick(values: torch.Tensor | None) -> torch.Tensor | None:
+            return None if values is None else values[index]
+
+        return ImageSplit(self.images[index], self.labels[index], self.classes, self.source, self.split, origin,
+                          pick(self.votes), pick(self.targets))  # fmt: skip
 
 
 def resolve_source(spec: DatasetSpec, source: str | None) -> str:

@@ -25,11 +25,12 @@ from torch.optim.lr_scheduler import LRScheduler
 from torch.optim.swa_utils import AveragedModel
 
 from ..config import Experiment
+from ..data import ferplus
 from ..data.cache import load_split
 from ..data.sources import ImageSplit, unseen_mask
 from ..data.tasks import batch_transform, get_task
 from ..data.transforms import BatchTransform
-from ..errors import CheckpointError, ConfigError, StudyError
+from ..errors import CheckpointError, ConfigError, DataSourceError, StudyError
 from ..inference.modes import FP32, Mode
 from ..inference.runtime import device, predict_logits
 from ..inference.tta import tta_logits
@@ -99,7 +100,8 @@ def train_one_epoch(
         idx = distributed.shard(order, step, config.batch_size, info)
         x = transform.train(data.images[idx], augment).to(dev, non_blocking=True)
         y = data.labels[idx].to(dev, non_blocking=True)
-        x, y_loss = mixer(x, y, augment) if mixer is not None else (x, y)
+        y_loss = data.targets[idx].to(dev) if data.targets is not None else y  # soft labels (FER+ votes) or classes
+        x, y_loss = mixer(x, y_loss, augment) if mixer is not None else (x, y_loss)
         with mode.autocast(dev):
             logits = model(mode.inputs(x))
         logits = logits.float()  # the losses in fp32 whatever the autocast precision
@@ -160,18 +162,23 @@ def split_metrics(
     metrics["loss"] = float(F.cross_entropy(logits, data.labels).item()) if len(data) else float("nan")
     metrics["split"] = data.split
     metrics["split_origin"] = data.origin
+    probabilities = logits.float().softmax(1)
+    if data.votes is not None:  # FER+: how the predictions agree with the ten annotators
+        metrics["ferplus"] = ferplus.consensus_metrics(probabilities, data.votes)
     if confidence:
         metrics["ci_low"], metrics["ci_high"] = bootstrap_ci((preds == data.labels).numpy())
     if train is not None:
-        metrics["unseen"] = unseen_metrics(preds, data, train)
+        mask = unseen_mask(data, train)
+        metrics["unseen"] = unseen_metrics(preds, data, mask)
+        if data.votes is not None:
+            metrics["ferplus"]["unseen"] = ferplus.consensus_metrics(probabilities, data.votes, mask)
     return metrics
 
 
-def unseen_metrics(preds: torch.Tensor, data: ImageSplit, train: ImageSplit) -> dict[str, Any]:
+def unseen_metrics(preds: torch.Tensor, data: ImageSplit, mask: torch.Tensor) -> dict[str, Any]:
     """Accuracy (with a 95 % bootstrap interval) on the images of `data` whose exact pixels occur nowhere in
-    train: notMNIST and FER-2013 both repeat images across their splits, and a model can be right on those
-    from memory."""
-    mask = unseen_mask(data, train)
+    train (`mask`: core.data.sources.unseen_mask): notMNIST and FER-2013 both repeat images across their splits,
+    and a model can be right on those from memory."""
     correct = (preds[mask] == data.labels[mask]).numpy()
     if not mask.any():
         return {"n": 0, "accuracy": None}
@@ -203,6 +210,15 @@ def _runtime(config: Experiment, mode: Mode, probe: Any) -> dict[str, Any]:
     else:
         out.update(chosen_by="probe", probe=probe.to_dict())
     return out
+
+
+def _selection_score(config: Experiment, ev: dict[str, Any]) -> float:
+    """What picks the best epoch: accuracy on the labels trained on (FER+: the annotators' plurality)."""
+    if config.labels == "fer2013":
+        return float(ev["accuracy"])
+    if not ev.get("ferplus") or ev["ferplus"]["majority_accuracy"] is None:
+        raise DataSourceError(f"--labels {config.labels}: the {ev['split']} split has no FER+ votes to select on")
+    return float(ev["ferplus"]["majority_accuracy"])
 
 
 def _check_finite(model: nn.Module, epoch: int) -> None:
@@ -284,8 +300,13 @@ def _train(
     # In one process the order and the augmentation share one generator (as they always have); each rank of
     # several draws its augmentation from its own.
     aug_generator = torch.Generator().manual_seed(config.seed * 1000 + info.rank) if info.enabled else None
-    splits = data or load_data(config)
-    train = splits["train"]
+    loaded = data or load_data(config)
+    if config.labels != "fer2013":
+        ferplus.require_votes(loaded)
+    train = ferplus.relabel(loaded["train"], config.labels)  # FER+ labels: the faces they keep, relabelled
+    splits = {**loaded, "train": train}
+    if config.labels != "fer2013":
+        log.info("FER+ labels (%s): %s", config.labels, train.origin)
     select_on = "validation" if "validation" in splits else "test"
     dev = device_for(info)
     mode, probe = _agreed_mode(config, len(train), info)
@@ -344,6 +365,7 @@ def _train(
         )
         _check_finite(model, epoch)
         ev = evaluate(kept, splits[select_on], transform, mode)
+        score = _selection_score(config, ev)
         epoch_log.update(
             epoch=epoch,
             eval_split=select_on,
@@ -352,11 +374,13 @@ def _train(
             eval_macro_f1=ev["macro_f1"],
             seconds=time.time() - t0,
         )
+        if ev.get("ferplus"):
+            epoch_log["eval_ferplus_accuracy"] = ev["ferplus"]["majority_accuracy"]
         history.append(epoch_log)
         # Keep the best epoch by validation accuracy. Without a validation split (notMNIST) nothing is
         # selected on test: the last epoch is the model.
-        if select_on != "validation" or ev["accuracy"] > best.accuracy:
-            best = Best(epoch, ev["accuracy"], {k: v.detach().cpu().clone() for k, v in kept.state_dict().items()})
+        if select_on != "validation" or score > best.accuracy:
+            best = Best(epoch, score, {k: v.detach().cpu().clone() for k, v in kept.state_dict().items()})
         if out is not None:
             save_last(out, config, parts, epoch, history, best, info.world_size)
         for cb in callbacks:
@@ -365,7 +389,7 @@ def _train(
     if best.weights is not None:
         model.load_state_dict(best.weights)
     final = {
-        name: evaluate(model, split, transform, mode, confidence=True, train=train)
+        name: evaluate(model, split, transform, mode, confidence=True, train=loaded["train"])
         for name, split in splits.items()
         if name != "train"
     }

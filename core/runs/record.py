@@ -68,6 +68,8 @@ class SplitMetrics:
     ci_low: float | None = None
     ci_high: float | None = None
     unseen: Unseen | None = None
+    # agreement with the ten FER+ annotators (core.data.ferplus.consensus_metrics), where the data has votes
+    ferplus: dict[str, Any] | None = None
 
     def unseen_text(self) -> str:
         """The unseen-in-train figure for display, or why there is none (a run recorded before it existed whose
@@ -179,6 +181,8 @@ class RunRecord:
 def _metrics_dict(m: SplitMetrics) -> dict[str, Any]:
     out = asdict(m)
     out.pop("unseen")
+    if out["ferplus"] is None:  # records without votes stay as they were written
+        out.pop("ferplus")
     if m.unseen is not None:
         out["unseen"] = m.unseen.to_dict()
     return out
@@ -284,7 +288,42 @@ def _split_metrics(f: _Fields, m: dict, where: str, n_classes: int) -> SplitMetr
         ci_low=f.number(m, "ci_low", f"{where}.ci_low", 0, 1, required=False),
         ci_high=f.number(m, "ci_high", f"{where}.ci_high", 0, 1, required=False),
         unseen=unseen,
+        ferplus=_consensus(f, m, where),
     )
+
+
+def describe_consensus(block: dict[str, Any]) -> str:
+    """A FER+ block in one line: 'majority 84.1 % [82.9, 85.3] of 3,491 faces (142 ties: either counts), ...'."""
+    text = (
+        f"majority {block['majority_accuracy'] * 100:.1f} % [{block['ci_low'] * 100:.1f}, "
+        f"{block['ci_high'] * 100:.1f}] of {block['n']:,} faces ({block.get('ties', 0):,} tied: any of a tie counts), "
+        f"annotator agreement {block['annotator_agreement'] * 100:.1f} %, vote NLL {block['vote_nll']:.3f}"
+    )
+    unseen = block.get("unseen")
+    if unseen and unseen.get("majority_accuracy") is not None:
+        text += f"; unseen in train: majority {unseen['majority_accuracy'] * 100:.1f} % of {unseen['n']:,}"
+    return text
+
+
+CONSENSUS_SHARES = ("majority_accuracy", "ci_low", "ci_high", "annotator_agreement")
+
+
+def _consensus(f: _Fields, m: dict, where: str) -> dict[str, Any] | None:
+    """The FER+ block of a split's metrics, checked like every other field (its unseen-in-train part too)."""
+    block = f.obj(m, "ferplus", f"{where}.ferplus", required=False)
+    if block is None:
+        return None
+    parts = [(block, f"{where}.ferplus")]
+    unseen = f.obj(block, "unseen", f"{where}.ferplus.unseen", required=False)
+    if unseen is not None:
+        parts.append((unseen, f"{where}.ferplus.unseen"))
+    for part, at in parts:
+        for key in ("n", "n_voted", "ties"):
+            f.whole(part, key, f"{at}.{key}", required=key != "ties")
+        for key in CONSENSUS_SHARES:
+            f.number(part, key, f"{at}.{key}", 0, 1, required=False)
+        f.number(part, "vote_nll", f"{at}.vote_nll", 0, required=False)
+    return block
 
 
 # What every epoch of a history has (the pages plot these).

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..data.ferplus import COLUMNS, MANIFEST_FILE, VOTES_FILE
 from ..data.sources import ImageSplit
 from ..inference.emotions import FRAMING, EmotionDetector, prepare_face
 from ..inference.faces import Box, FaceFinder, face_crop, iou
@@ -128,17 +129,23 @@ def write_framed_source(splits: dict[str, ImageSplit], out_dir: Path, seed: int 
     features = Features({"image": ImageFeature(), "label": ClassLabel(names=list(train.classes))})
     (out_dir / "data").mkdir(parents=True, exist_ok=True)
     counts = {}
+    written: dict[str, tuple[list[np.ndarray], np.ndarray | None]] = {}
     for name, split in splits.items():
         images = list(split.images[:, 0].numpy())
         labels = split.labels.tolist()
+        votes = None if split.votes is None else split.votes.numpy()
         if name == "train":
             images += list(crops[found])
             labels += split.labels[torch.from_numpy(found)].tolist()
+            votes = None if votes is None else np.concatenate([votes, votes[found]])  # a framed face keeps its votes
         table = Dataset.from_dict({"image": [Image.fromarray(i) for i in images], "label": labels}, features=features)
         table.to_parquet(str(out_dir / "data" / f"{name}-00000-of-00001.parquet"))
         counts[name] = len(labels)
+        written[name] = images, votes
+    if all(votes is not None for _, votes in written.values()):
+        write_votes(out_dir, written)
     summary = {"source": train.source, "seed": seed, "framed": int(found.sum()), "missed": int((~found).sum()),
-               "images": counts}  # fmt: skip
+               "images": counts, "votes": (out_dir / VOTES_FILE).is_file()}  # fmt: skip
     (out_dir / "README.md").write_text(
         "# FER-2013 with detector-framed training faces\n\n"
         f"Written by `python -m core framed-faces` from `{train.source}` (seed {seed}). The train split holds every "
@@ -147,5 +154,32 @@ def write_framed_source(splits: dict[str, ImageSplit], out_dir: Path, seed: int 
         "found by OpenCV's Haar cascade, cropped with the webcam's framing, decoded back to 48x48. Validation and "
         "test are the original splits.\n\n"
         f"Images per split: {counts}.\n"
+        + (
+            f"\n`{VOTES_FILE}` holds the FER+ annotators' votes for every row (a framed face keeps its face's votes) "
+            f"and `{MANIFEST_FILE}` each row's pixel MD5, as in the source.\n"
+            if summary["votes"]
+            else ""
+        )
     )
     return summary
+
+
+def write_votes(out_dir: Path, splits: dict[str, tuple[list[np.ndarray], np.ndarray | None]]) -> None:
+    """ferplus.csv and manifest.csv for a written source, one row per image of each split in its order (the
+    votes checked against the pixels when read: core.data.ferplus)."""
+    import csv
+    import hashlib
+
+    with (
+        (out_dir / VOTES_FILE).open("w", newline="") as votes_file,
+        (out_dir / MANIFEST_FILE).open("w", newline="") as manifest_file,
+    ):
+        votes_csv, manifest_csv = csv.writer(votes_file), csv.writer(manifest_file)
+        votes_csv.writerow(["split", "index", *COLUMNS])
+        manifest_csv.writerow(["split", "index", "pixel_md5"])
+        for name, (images, votes) in splits.items():
+            assert votes is not None
+            for i, (image, row) in enumerate(zip(images, votes)):
+                cells = [int(v) for v in row] if row.sum() > 0 else [""] * len(COLUMNS)
+                votes_csv.writerow([name, i, *cells])
+                manifest_csv.writerow([name, i, hashlib.md5(np.ascontiguousarray(image).tobytes()).hexdigest()])
