@@ -14,6 +14,7 @@ from core.data import ferplus
 from core.data.cache import load_split
 from core.data.fer import SPEC
 from core.engine.loop import run_experiment
+from core.engine.metrics import consensus_metrics
 from core.engine.mixing import BatchMixer
 from core.errors import ConfigError, DataSourceError
 from core.runs.record import read_record
@@ -80,10 +81,10 @@ def test_relabel_keeps_the_faces_with_a_plurality_among_the_seven(fer_data, fer_
 def test_consensus_metrics_measure_agreement_with_the_annotators(fer_data):
     test = fer_data["test"]
     votes = test.votes.numpy()
-    as_voted = ferplus.consensus_metrics(torch.from_numpy(ferplus.distribution(votes)), test.votes)
+    as_voted = consensus_metrics(torch.from_numpy(ferplus.distribution(votes)), test.votes)
     assert as_voted["majority_accuracy"] == 1.0  # the vote distribution names the plurality (a tie: any of it)
     fer_labels = torch.nn.functional.one_hot(test.labels, 7).float()
-    by_fer = ferplus.consensus_metrics(fer_labels, test.votes)
+    by_fer = consensus_metrics(fer_labels, test.votes)
     voted = votes.sum(1) > 0
     share = votes[voted, test.labels.numpy()[voted]] / votes[voted].sum(1)
     assert by_fer["annotator_agreement"] == pytest.approx(share.mean())

@@ -28,8 +28,6 @@ import numpy as np
 from ..errors import DataSourceError
 
 if TYPE_CHECKING:
-    import torch
-
     from .sources import ImageSplit
 
 log = logging.getLogger(__name__)
@@ -204,36 +202,3 @@ def relabel(split: ImageSplit, labels: str) -> ImageSplit:
     if labels == "ferplus-votes":
         out.targets = torch.from_numpy(distribution(votes[keep]))
     return out
-
-
-def consensus_metrics(probabilities: torch.Tensor, votes: torch.Tensor, mask: torch.Tensor | None = None) -> dict:
-    """How a model's predictions agree with the ten annotators, on the faces with votes (optionally within
-    `mask`): majority accuracy (a prediction naming any emotion of a tied plurality counts as right) with its 95 %
-    bootstrap interval, the mean share of the votes that the predicted emotion got, and the cross-entropy of the
-    predicted distribution against the vote distribution."""
-    from ..engine.metrics import bootstrap_ci
-
-    probs = probabilities.double().numpy()
-    counts = votes.numpy().astype(np.float64)
-    voted = counts.sum(1) > 0
-    if mask is not None:
-        voted &= mask.numpy()
-    probs, counts = probs[voted], counts[voted]
-    preds = probs.argmax(1)
-    winners, has = plurality(counts)
-    correct = winners[has, preds[has]]
-    low, high = bootstrap_ci(correct)
-    with_emotions = emotion_votes(counts).sum(1) > 0
-    target = distribution(counts)[with_emotions]
-    nll = -(target * np.log(np.clip(probs[with_emotions], 1e-12, None))).sum(1)
-    agreement = counts[np.arange(len(preds)), preds] / counts.sum(1)
-    return {
-        "n": int(has.sum()),
-        "majority_accuracy": float(correct.mean()) if has.any() else None,
-        "ci_low": low if has.any() else None,
-        "ci_high": high if has.any() else None,
-        "ties": int((winners[has].sum(1) > 1).sum()),
-        "n_voted": int(len(counts)),
-        "annotator_agreement": float(agreement.mean()) if len(counts) else None,
-        "vote_nll": float(nll.mean()) if len(nll) else None,
-    }

@@ -45,7 +45,7 @@ from .averaging import make_ema
 from .callbacks import Callback
 from .distill import check_teachers, distillation_loss, training_targets
 from .distributed import SINGLE, DistInfo
-from .metrics import bootstrap_ci, classification_metrics
+from .metrics import bootstrap_ci, classification_metrics, consensus_metrics
 from .mixing import BatchMixer, make_mixer
 from .optim import make_loss, make_optimizer, make_scheduler
 from .probe import training_mode
@@ -164,14 +164,14 @@ def split_metrics(
     metrics["split_origin"] = data.origin
     probabilities = logits.float().softmax(1)
     if data.votes is not None:  # FER+: how the predictions agree with the ten annotators
-        metrics["ferplus"] = ferplus.consensus_metrics(probabilities, data.votes)
+        metrics["ferplus"] = consensus_metrics(probabilities, data.votes)
     if confidence:
         metrics["ci_low"], metrics["ci_high"] = bootstrap_ci((preds == data.labels).numpy())
     if train is not None:
         mask = unseen_mask(data, train)
         metrics["unseen"] = unseen_metrics(preds, data, mask)
         if data.votes is not None:
-            metrics["ferplus"]["unseen"] = ferplus.consensus_metrics(probabilities, data.votes, mask)
+            metrics["ferplus"]["unseen"] = consensus_metrics(probabilities, data.votes, mask)
     return metrics
 
 
