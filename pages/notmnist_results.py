@@ -5,7 +5,16 @@ import streamlit as st
 
 from core.study.explain_plots import locality_bars
 from core.study.explanations import locality_rows
-from core.study.notmnist_summary import MODEL_NAMES, by_cell, collect_runs, comparison_rows, permutation_drop
+from core.study.notmnist_summary import (
+    CELLS,
+    MODEL_NAMES,
+    by_cell,
+    collect_runs,
+    comparison_rows,
+    left_out,
+    permutation_drop,
+    setting_difference,
+)
 from core.study.plots import confusion_heatmap, per_class_heatmap, training_curves
 from core.study.report import training_command
 from ui.common import CHECKPOINTS, beyond_runs, curve_picker, number_table, shown_path, task_runs
@@ -14,14 +23,16 @@ st.title("notMNIST results")
 
 
 shipped = CHECKPOINTS / "notmnist"
-# the shipped study first, then every other folder with notMNIST runs (the app's own runs)
-folders = [shipped] + [f for f in dict.fromkeys(r.path.parent for r in task_runs("notmnist") if r.path) if f != shipped]
+# the shipped study first, then every other folder with runs of the study's models (the app's own runs); the
+# models beyond the study have their own place below
+study_runs = [r.path.parent for r in task_runs("notmnist") if r.path and (r.config.model, r.config.permute) in CELLS]
+folders = [shipped] + [f for f in dict.fromkeys(study_runs) if f != shipped]
 root = st.selectbox("Results folder", folders, format_func=shown_path, key="results_folder")
 cells = collect_runs(root)
-if not cells:
+if not any(cells.get(cell) for cell in CELLS):
     st.info(
-        f"No finished notMNIST runs in `{shown_path(root)}`. Train them on the *Train or load models* page, "
-        "or all four configurations with three seeds each: `python -m core seeds notmnist --seeds 0 1 2`."
+        f"No finished runs of the study's CNN or MLP in `{shown_path(root)}`. Train them on the *Train or load "
+        "models* page, or all four configurations with three seeds each: `python -m core seeds notmnist --seeds 0 1 2`."
     )
     st.stop()
 
@@ -39,6 +50,11 @@ st.caption(
     "standard deviation across seeds. Curves, confusion matrices and the loadable checkpoint are the "
     "median seed's."
 )
+for cell, runs in left_out(root, cells).items():
+    row = dict(zip(CELLS, rows))[cell]
+    reasons = "; ".join(f"`{r.path and r.path.name}`: {setting_difference(r, row.runs[0])}" for r in runs)
+    st.warning(f"**{row.label}**: {len(runs)} more run(s) here are not averaged in, their setting differs from the "
+               f"newest run's ({reasons}). Move them to a folder of their own to compare them.", icon="⚠️")  # fmt: skip
 
 st.subheader("Test accuracy")
 for col, row in zip(st.columns(4), rows):
@@ -61,9 +77,9 @@ table = pd.DataFrame(
             "pixels": r.pixels,
             "seeds": len(r.seeds),
             "test accuracy (mean)": r.test_mean,
-            "± std (points)": points(r.test_std),
+            "test ± std (points)": points(r.test_std),
             "unseen in train (mean)": r.unseen_mean,
-            "± std (points) ": points(r.unseen_std),
+            "unseen ± std (points)": points(r.unseen_std),
             "macro-F1 (mean)": r.macro_f1_mean,
             "study": r.study_accuracy,
             "epochs": r.median and r.median.config.epochs,
@@ -79,8 +95,8 @@ number_table(
     numeric,
     percent=["test accuracy (mean)", "unseen in train (mean)", "macro-F1 (mean)", "study"],
     formats={
-        "± std (points)": "{:.2f}",
-        "± std (points) ": "{:.2f}",
+        "test ± std (points)": "{:.2f}",
+        "unseen ± std (points)": "{:.2f}",
         "time per run (s)": "{:.0f}",
         "seeds": "{:.0f}",
         "epochs": "{:.0f}",
@@ -155,15 +171,16 @@ else:
 st.subheader("Training curves")
 metric, axis = curve_picker("Curve", "test", key="results_curve")
 every_seed = st.toggle("Every seed (default: the median seed)", value=False, key="results_every_seed")
-histories = {}
+histories, groups = {}, {}
 medians = {r.median.path for r in present if r.median}
 for runs in cells.values():
     for run in runs:
         if every_seed or run.path in medians:
             c = run.config
-            name = f"{MODEL_NAMES[c.model or '']}, {'permuted' if c.permute else 'original'} · seed {c.seed}"
-            histories[name] = run.history
-st.plotly_chart(training_curves(histories, metric, axis_title=axis), width="stretch")
+            configuration = f"{MODEL_NAMES[c.model or '']}, {'permuted' if c.permute else 'original'}"
+            histories[f"{configuration} · seed {c.seed}"] = run.history
+            groups[f"{configuration} · seed {c.seed}"] = configuration
+st.plotly_chart(training_curves(histories, metric, axis_title=axis, groups=groups), width="stretch")
 
 st.subheader("Confusion matrices and per-letter metrics (median seed)")
 tests = {r.label: r.median.test for r in present if r.median and r.median.test}

@@ -53,6 +53,24 @@ def collect_runs(root: str | Path) -> dict[Cell, list[RunRecord]]:
     return cells
 
 
+def left_out(root: str | Path, cells: dict[Cell, list[RunRecord]]) -> dict[Cell, list[RunRecord]]:
+    """The finished runs of each of the study's cells under root that collect_runs did not average in (another
+    setting than the cell's newest run, or an older run of the same seed), so a page can say so."""
+    kept = {run.path for runs in cells.values() for run in runs}
+    out: dict[Cell, list[RunRecord]] = {}
+    for run in find_runs(root, task="notmnist"):
+        cell = (run.config.model or "", run.config.permute)
+        if cell in CELLS and run.test is not None and run.complete and run.path not in kept:
+            out.setdefault(cell, []).append(run)
+    return out
+
+
+def setting_difference(run: RunRecord, reference: RunRecord) -> str:
+    """How a run's setting differs from another's, as flags: 'train_limit 1000 (not None), epochs 2 (not 10)'."""
+    mine, theirs = _setting(run), _setting(reference)
+    return ", ".join(f"{k} {mine[k]} (not {theirs[k]})" for k in mine if mine[k] != theirs.get(k)) or "an older run"
+
+
 def median_run(runs: list[RunRecord]) -> RunRecord:
     """The seed whose test accuracy is the median (the lower middle one for an even count)."""
     ranked = sorted(runs, key=lambda run: (_test(run).accuracy, run.config.seed))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import plotly.express as px
 import plotly.graph_objects as go
 
 
@@ -60,18 +61,32 @@ def probability_bars(probabilities: dict[str, float], height: int = 300) -> go.F
     return fig
 
 
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+
+
 def training_curves(
     histories: dict[str, Sequence[dict]],
     metric: str = "eval_accuracy",
     title: str | None = None,
     axis_title: str | None = None,
+    groups: dict[str, str] | None = None,
 ) -> go.Figure:
-    """One line per run; accuracies on a 0-100 % axis (a one-epoch run gets no 150 % axis)."""
+    """One line per run; accuracies on a 0-100 % axis (a one-epoch run gets no 150 % axis). With `groups` (run
+    name -> group, e.g. a configuration whose seeds are the runs), a group shares a colour and its runs differ by
+    dash, so a dozen lines never reuse a colour for two configurations."""
     fig = go.Figure()
+    palette = px.colors.qualitative.Plotly
+    colour = {g: palette[i % len(palette)] for i, g in enumerate(dict.fromkeys((groups or {}).values()))}
+    members: dict[str, int] = {}
     for name, history in histories.items():
-        fig.add_trace(
-            go.Scatter(x=[h["epoch"] for h in history], y=[h[metric] for h in history], mode="lines+markers", name=name)
-        )
+        group = (groups or {}).get(name)
+        style: dict = {}
+        if group is not None:
+            dash = DASHES[members.setdefault(group, 0) % len(DASHES)]
+            members[group] += 1
+            style = dict(line=dict(color=colour[group], dash=dash), legendgroup=group)
+        fig.add_trace(go.Scatter(x=[h["epoch"] for h in history], y=[h[metric] for h in history],
+                                 mode="lines+markers", name=name, **style))  # fmt: skip
     fig.update_layout(
         height=360,
         xaxis_title="epoch",
