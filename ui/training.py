@@ -53,22 +53,26 @@ FER_FIELDS = {
 
 
 def estimate(config: Experiment) -> None:
-    """The measured epoch and run time of `config` on this machine. The first time a setting is seen its speed
-    is measured in a background process (about 10 s, core.engine.probe); until then a waiting line, refreshed
-    every 2 s, and the full page again once the figure is there."""
-    from core.engine.probe import cached_training_probe, run_seconds, training_mode_of
+    """How long `config` will take from Start to its record (core.estimate): the measured speed of the setting,
+    start-up, and a band from the runs that finished here. The first time a setting is seen its speed is measured
+    in a background process (about 10 s, core.engine.probe); until then a waiting line, refreshed every 2 s."""
+    from core.estimate import estimate_run, past_runs
     from core.study.report import took
 
-    probe = cached_training_probe(config)
-    if probe is not None:
-        full = SPLIT_SIZES[config.task]
-        sizes = {k: min((config.train_limit if k == "train" else config.test_limit) or n, n) for k, n in full.items()}
-        per_epoch, total = run_seconds(config, probe, sizes)
-        rate = probe.images_per_s[training_mode_of(config, probe).name]
+    full = SPLIT_SIZES[config.task]
+    sizes = {k: min((config.train_limit if k == "train" else config.test_limit) or n, n) for k, n in full.items()}
+    past = past_runs(config.task)
+    guess = estimate_run(config, sizes, past)
+    if guess is not None:
+        evidence = (
+            f"the band is how far off the last {guess.evidence} finished run(s) here were"
+            if guess.evidence >= 2
+            else "no runs finished here yet to check it against, so the band is wide"
+        )
         st.caption(
-            f"Measured on this machine: about **{took(per_epoch)} per epoch** ({rate:,.0f} training images/s "
-            f"on {sizes['train']:,} images, plus evaluation), so {config.epochs} epochs take about "
-            f"{took(total)}."
+            f"{config.epochs} epoch(s) on {sizes['train']:,} images: **{guess.describe()}** from Start to results "
+            f"({took(guess.startup_s)} to start, about {took(guess.per_epoch_s)} per epoch, "
+            f"{took(guess.evaluation_s)} to evaluate; measured speed of this setting on this machine; {evidence})."
         )
         return
     from core.jobs import measure_in_background
@@ -81,6 +85,18 @@ def estimate(config: Experiment) -> None:
     _wait_for_probe(config)
 
 
+def few_images_warning(config: Experiment, classes: int) -> None:
+    """A run on a handful of images trains, but its accuracy says nothing about the task: say so before Start."""
+    limit = config.train_limit
+    if limit is not None and limit < 100 * classes:
+        st.warning(
+            f"Only {limit:,} training image(s), {limit / classes:.1f} per class on average: the model cannot learn "
+            "the task from so few, and its test accuracy will mean little. Fine for trying the pipeline; use 0 "
+            "(all) for a real result.",
+            icon="⚠️",
+        )
+
+
 @st.fragment(run_every=2)
 def _wait_for_probe(config: Experiment) -> None:
     from core.engine.probe import cached_training_probe
@@ -90,25 +106,20 @@ def _wait_for_probe(config: Experiment) -> None:
 
 
 def letters_form() -> Experiment | None:
+    """The notMNIST experiment's widgets (no st.form: the estimate follows every change as it is made)."""
     defaults = Experiment()
     seed(LETTER_FIELDS)
-    with st.form("letters"):
-        st.markdown(f"Data source: `{data_source()}` (change it in the sidebar)")
-        c1, c2, c3, c4 = st.columns(4)
-        model = c1.selectbox("Model", NOTMNIST_MODELS, key="letters_model", format_func=lambda m: MODEL_NAMES[m])
-        permute = c2.toggle("Permute pixels", key="letters_permute")
-        perm_seed = c2.number_input("Permutation seed", 0, 2**31 - 1, key="letters_perm_seed")
-        epochs = c3.number_input("Epochs", 1, 100, key="letters_epochs")
-        batch = c3.select_slider("Batch size", LETTER_BATCHES, key="letters_batch")
-        lr = c4.select_slider("Learning rate", LETTER_LRS, format_func=lambda v: f"{v:g}", key="letters_lr")
-        seed_value = c4.number_input("Seed", 0, 2**31 - 1, key="letters_seed")
-        limit = st.number_input(
-            "Use only the first N training images (0 = all)", 0, 100_000, step=1000, key="letters_limit"
-        )
-        problem = training_source_problem("notmnist")
-        if problem:
-            st.info(problem)
-        started = st.form_submit_button("Start training", type="primary", key="letters_start", disabled=bool(problem))
+    st.markdown(f"Data source: `{data_source()}` (change it in the sidebar)")
+    c1, c2, c3, c4 = st.columns(4)
+    model = c1.selectbox("Model", NOTMNIST_MODELS, key="letters_model", format_func=lambda m: MODEL_NAMES[m])
+    permute = c2.toggle("Permute pixels", key="letters_permute")
+    perm_seed = c2.number_input("Permutation seed", 0, 2**31 - 1, key="letters_perm_seed")
+    epochs = c3.number_input("Epochs", 1, 100, key="letters_epochs")
+    batch = c3.select_slider("Batch size", LETTER_BATCHES, key="letters_batch")
+    lr = c4.select_slider("Learning rate", LETTER_LRS, format_func=lambda v: f"{v:g}", key="letters_lr")
+    seed_value = c4.number_input("Seed", 0, 2**31 - 1, key="letters_seed")
+    limit = st.number_input("Use only the first N training images (0 = all)", 0, 100_000, step=1000,
+                            key="letters_limit")  # fmt: skip
     keep(LETTER_FIELDS)
     config = dataclasses.replace(
         defaults,
@@ -123,6 +134,11 @@ def letters_form() -> Experiment | None:
         train_limit=int(limit) or None,
     )
     estimate(config)
+    few_images_warning(config, 10)
+    problem = training_source_problem("notmnist")
+    if problem:
+        st.info(problem)
+    started = st.button("Start training", type="primary", key="letters_start", disabled=bool(problem))
     return config if started else None
 
 
@@ -196,6 +212,7 @@ def faces_form() -> Experiment | None:
         train_limit=int(limit) or None,
     )
     estimate(config)
+    few_images_warning(config, 7)
     problem = training_source_problem("fer")
     if problem:
         st.info(problem)
