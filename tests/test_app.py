@@ -86,6 +86,44 @@ def test_train_page_loads_a_shipped_model(app, notmnist_dir):
     assert "MLP on permuted" in " ".join(c.value for c in app.caption)
 
 
+def test_the_model_just_trained_is_the_default_and_named_as_yours(app, notmnist_dir, small_checkpoint, tmp_path):
+    import shutil
+
+    shutil.copytree(small_checkpoint[0], tmp_path / "runs" / "my-cnn")  # a run the app trained (STUDY_RUNS_DIR)
+    open_page(app, "pages/train.py", notmnist_dir)
+    models = app.selectbox(key="predict_model")
+    assert models.value.startswith("your runs/my-cnn") and str(tmp_path) not in " ".join(models.options)
+    assert any(o.startswith("notmnist/") for o in models.options)  # the shipped runs after it
+
+
+def test_results_page_offers_no_folder_without_the_studys_runs(app, notmnist_dir, tmp_path):
+    import shutil
+
+    shutil.copytree(ROOT / "checkpoints" / "beyond" / "notmnist", tmp_path / "runs" / "deep")  # beyond-only runs
+    open_page(app, "pages/notmnist_results.py", notmnist_dir)
+    folders = app.selectbox(key="results_folder").options
+    assert not any("beyond" in f or "deep" in f for f in folders) and not app.exception
+
+
+def test_results_page_names_runs_of_another_setting(app, notmnist_dir, small_checkpoint, tmp_path):
+    import json
+    import shutil
+
+    for name, limit in (("a", 3000), ("b", 1000)):
+        shutil.copytree(small_checkpoint[0], tmp_path / "runs" / name)
+        meta = tmp_path / "runs" / name / "meta.json"
+        record = json.loads(meta.read_text())
+        record["config"]["train_limit"] = limit
+        record["created"] = f"2026-01-0{1 + (name == 'b')}T00:00:00"
+        meta.write_text(json.dumps(record))
+    open_page(app, "pages/notmnist_results.py", notmnist_dir)
+    app.selectbox(key="results_folder").set_value(next(f for f in app.selectbox(key="results_folder").options
+                                                       if "runs" in str(f))).run()  # fmt: skip
+    assert not app.exception
+    warning = next(w.value for w in app.warning if "not averaged in" in w.value)
+    assert "`a`: train_limit 3000 (not 1000)" in warning
+
+
 def test_results_page_shows_the_two_by_two(app, notmnist_dir):
     open_page(app, "pages/notmnist_results.py", notmnist_dir)
     labels = [m.label for m in app.metric]

@@ -193,13 +193,29 @@ def beyond_runs(task: str) -> list[RunRecord]:
     return [r for r in task_runs(task) if r.path and beyond in r.path.parents and r.test]
 
 
+def run_label(path: Path) -> str:
+    """A run folder as a person reads it: under checkpoints/ relative to it, an app run as 'your runs/NAME'."""
+    from core.jobs import runs_dir
+
+    path = path.resolve()
+    if not path.is_relative_to(CHECKPOINTS.resolve()) and path.is_relative_to(runs_dir().resolve()):
+        return f"your runs/{path.relative_to(runs_dir().resolve())}"
+    return shown_path(path, CHECKPOINTS)
+
+
 def checkpoint_choices(task: str = "notmnist") -> dict[str, Path]:
-    """Label -> checkpoint directory, for every loadable checkpoint of the task (shipped ones and app runs)."""
+    """Label -> checkpoint directory, for every loadable checkpoint of the task: the runs trained in the app
+    first, newest first (the one just trained is the default), then the shipped ones."""
+    from core.jobs import runs_dir
+
+    mine = runs_dir().resolve()
+    runs = task_runs(task, loadable=True)
+    own = sorted((r for r in runs if r.path and r.path.resolve().is_relative_to(mine)), key=lambda r: r.created)
     out = {}
-    for run in task_runs(task, loadable=True):
+    for run in own[::-1] + [r for r in runs if r not in own]:
         assert run.path is not None
         acc = run.test.accuracy if run.test else None
-        out[shown_path(run.path, CHECKPOINTS) + (f"  ·  test {acc:.1%}" if acc is not None else "")] = run.path
+        out[run_label(run.path) + (f"  ·  test {acc:.1%}" if acc is not None else "")] = run.path
     return out
 
 
@@ -211,7 +227,7 @@ def emotion_models() -> dict[str, Path]:
         val = run.validation.accuracy if run.validation else 0.0
         test = f", test {run.test.accuracy:.1%} (unseen in train {run.test.unseen_text()})" if run.test else ""
         setting = f"{run.config.arch} {run.config.img_size} px"
-        out[f"{shown_path(run.path, CHECKPOINTS)}  ·  {setting}, validation {val:.1%}{test}"] = run.path
+        out[f"{run_label(run.path)}  ·  {setting}, validation {val:.1%}{test}"] = run.path
     return out
 
 
