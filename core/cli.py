@@ -95,7 +95,7 @@ def experiment_from_args(args: argparse.Namespace, **overrides: Any) -> Experime
     if getattr(args, "config", None):
         try:
             values = json.loads(Path(args.config).read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise ConfigError(f"cannot read experiment config {args.config}: {exc}") from None
         return Experiment.from_dict(values)
     values = {f.field: getattr(args, f.field) for f in FLAGS if getattr(args, f.field, None) is not None}
@@ -395,6 +395,9 @@ def _evaluate_photos(args: argparse.Namespace, task: str) -> int:
     if args.json:
         print(json.dumps({**result, "checkpoint": str(args.checkpoint), "photos": str(args.photos)}))
         return 1 if result["unreadable"] else 0
+    if not result["n"]:  # every photo unreadable (each said above): no figure to give
+        print(f"{args.checkpoint}: none of the photos in {args.photos} could be read, so there is no accuracy")
+        return 1
     found = result["accuracy_found"]
     print(f"{args.checkpoint} on {result['n']} photos in {args.photos}: a face found in {result['faces_found']:.1%}; "
           f"accuracy {'—' if found is None else f'{found:.1%}'} of those, {result['accuracy_all']:.1%} of all "
@@ -666,12 +669,14 @@ def cmd_framed_faces(args: argparse.Namespace) -> int:
     from .data.cache import load_split
     from .study.in_frames import write_framed_source
 
+    if args.limit is not None and args.limit < 1:  # head(0) or head(-5) would frame (almost) every face
+        raise ConfigError(f"--limit {args.limit}: must be at least 1 face (leave it out for all)")
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out} is not empty; give a new folder for the framed data source")
     spec = get_task("fer").spec
     splits = {name: load_split(spec, args.data, name) for name in ("train", "validation", "test")}
-    if args.limit:
+    if args.limit is not None:
         splits = {name: split.head(args.limit) for name, split in splits.items()}
     with tqdm(total=len(splits["train"]), desc="framing the training faces", unit="face", leave=False) as bar:
         summary = write_framed_source(splits, out, args.seed, lambda done, _: bar.update(done - bar.n))

@@ -45,6 +45,7 @@ TTA_METHODS = ("none", "flip", "ten-crop")  # test-time augmentation of faces (c
 # Upper bounds that keep a typo from allocating gigabytes (a CNN batch of 4,000 used 3 GB).
 MAX_BATCH_SIZE = 1024
 MAX_EPOCHS = 1000
+MAX_SEED = 2**32 - 1  # torch seeds a generator from an unsigned 64-bit number (and DDP ranks from seed * 1000)
 FER_IMG_SIZES = (16, 512)
 
 
@@ -261,7 +262,8 @@ def _check_ranges(c: Experiment) -> None:
         ("step size", c.step_size is None or c.step_size >= 1, "at least 1 epoch"),
         ("train limit", c.train_limit is None or c.train_limit >= 1, "at least 1 image (leave it out for all)"),
         ("test limit", c.test_limit is None or c.test_limit >= 1, "at least 1 image (leave it out for all)"),
-        ("seed", c.seed >= 0 and c.permutation_seed >= 0, "0 or more"),
+        ("seed", 0 <= c.seed <= MAX_SEED, f"between 0 and {MAX_SEED:,}"),
+        ("permutation seed", 0 <= c.permutation_seed <= MAX_SEED, f"between 0 and {MAX_SEED:,}"),
     ]
     if c.task == "notmnist":
         bounds.append(("image size", c.img_size == 28, "28 px for notmnist (its images are 28 x 28)"))

@@ -13,6 +13,7 @@ import warnings
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -25,7 +26,7 @@ from core.errors import DataSourceError, ImageLoadError
 from core.runs.files import weights_digest
 from core.runs.layout import partial_dir
 from core.runs.record import read_record
-from tests.conftest import slices
+from tests.conftest import StopAfter, slices
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "checkpoints" / "notmnist"
@@ -236,3 +237,169 @@ def test_predict_skips_a_fifo_and_predicts_the_rest(tmp_path):
     assert "x.png" in error and "not a regular file" in error
     predictions = json.loads(proc.stdout)["predictions"]
     assert "error" in predictions[0] and predictions[1]["label"] in "ABCDEFGHIJ"
+
+
+# --- issue 28: every bad input is one line that names it, and nothing is lost -------------------------------
+
+FER_RUN = ROOT / "checkpoints" / "beyond" / "fer" / "mobilenet_v2-tuned-96px-s0"
+LETTER = ROOT / "core" / "assets" / "notmnist_sample" / "test" / "C" / "00.png"
+HUGE = str(10**20)
+
+
+@pytest.mark.parametrize("flags", [["--seed", HUGE], ["--permute", "--permutation-seed", HUGE]])
+def test_a_huge_seed_is_a_one_line_error(flags, tmp_path, capsys):
+    code = main(["train", "notmnist", "--data", "bundled", "--out", str(tmp_path / "D"), *flags])
+    err = capsys.readouterr().err.strip()
+    name = "permutation seed" if "--permute" in flags else "seed"
+    assert code == 2 and err.count("\n") == 0 and err.startswith(f"error: {name} must be between 0 and "), err
+    assert not (tmp_path / "D").exists() and not partial_dir(tmp_path / "D").exists()
+
+
+def test_a_run_whose_meta_json_has_a_huge_permutation_seed_is_refused_by_name(tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(SHIPPED / "cnn-permuted0-s0", run)
+    meta = json.loads((run / "meta.json").read_text())
+    meta["config"]["permutation_seed"] = 10**20
+    (run / "meta.json").write_text(json.dumps(meta))
+    before = snapshot(run)
+    assert main(["predict", str(run), str(LETTER)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith(f"error: {run / 'meta.json'}") and "permutation seed" in err, err
+    assert snapshot(run) == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run", [SHIPPED / "cnn-original-s1", FER_RUN], ids=["letters", "emotions"])
+def test_predict_refuses_a_lab_tiff_by_name_and_predicts_the_rest(run, tmp_path):
+    lab = tmp_path / "lab.tif"
+    Image.new("RGB", (64, 64), (200, 30, 30)).convert("LAB").save(lab)
+    assert Image.open(lab).mode == "LAB"
+    proc = cli("predict", run, lab, LETTER, "--json", timeout=240)
+    error = one_line_error(proc, code=1)
+    assert str(lab) in error and "colour mode LAB cannot be converted" in error, error
+    first, second = json.loads(proc.stdout)["predictions"]
+    assert "error" in first and second["file"] == str(LETTER) and "error" not in second
+    if run == FER_RUN:
+        assert isinstance(second["faces"], list)
+    else:
+        assert second["label"] in "ABCDEFGHIJ"
+
+
+@pytest.mark.parametrize("nested", ["[" * 100_000 + "]" * 100_000, '{"a":' * 100_000 + "1" + "}" * 100_000])
+def test_a_deeply_nested_meta_json_is_a_one_line_error(nested, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(SHIPPED / "cnn-original-s1", run)
+    (run / "meta.json").write_text(nested)
+    before = snapshot(run)
+    assert main(["predict", str(run), str(LETTER)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {run / 'meta.json'} is not a run record: its JSON is nested too deeply to read", err
+    assert snapshot(run) == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["no best_epoch", "config as a string"])
+def test_resume_refuses_a_state_missing_a_field_or_of_the_wrong_kind(damage, tmp_path, notmnist_dir, notmnist_data,
+                                                                     capsys):  # fmt: skip
+    out = tmp_path / "D"
+    config = Experiment(model="mlp", epochs=2, data=str(notmnist_dir), train_limit=400, test_limit=100)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(config, out, [StopAfter(1)], data=slices(notmnist_data, 400, 100))
+    path = partial_dir(out) / "last" / "train_state.pt"
+    state = torch.load(path, weights_only=True)
+    if damage == "no best_epoch":
+        del state["best_epoch"]
+    else:
+        state["config"] = json.dumps(state["config"])  # a string that names every field
+    torch.save(state, path)
+    before = snapshot(path.parent)
+    code = main([str(a) for a in small_train(out, notmnist_dir, "--resume")])
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1, errors
+    expected = "it has no 'best_epoch'" if damage == "no best_epoch" else "its 'config' is a str, not dict or None"
+    assert str(path) in errors[0] and expected in errors[0] and "without --resume" in errors[0], errors[0]
+    assert snapshot(path.parent) == before and not out.exists()
+
+
+@pytest.mark.parametrize("labels", [lambda y: np.full_like(y, 99), lambda y: y - 1, lambda y: y.astype(np.float64)],
+                         ids=["99", "minus one", "floats"])  # fmt: skip
+def test_a_cache_file_with_rewritten_labels_is_damaged_and_rebuilt(labels, tmp_path, monkeypatch, caplog):
+    from core.data import notmnist
+    from core.data.cache import cache_path, load_split
+    from core.data.sources import resolve_source
+
+    monkeypatch.setenv("STUDY_CACHE_DIR", str(tmp_path / "cache"))
+    truth = load_split(notmnist.SPEC, "bundled", "test").labels.clone()
+    path = cache_path(resolve_source(notmnist.SPEC, "bundled"), "test", 28)
+    with np.load(path) as npz:
+        members = dict(npz)
+    np.savez(path, **{**members, "labels": labels(members["labels"])})
+    split = load_split(notmnist.SPEC, "bundled", "test")
+    assert torch.equal(split.labels, truth)
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and path.name in warned[0] and "damaged" in warned[0] and "labels" in warned[0]
+    with np.load(path) as npz:  # the file was rebuilt whole
+        assert np.array_equal(npz["labels"], truth.numpy())
+
+
+@pytest.mark.parametrize("case", ["entry is a folder", "cache dir is a file", "cache dir unwritable"])
+def test_a_cache_folder_that_cannot_be_used_is_a_one_line_error(case, tmp_path, monkeypatch, capsys):
+    from core.data import notmnist
+    from core.data.cache import cache_path
+    from core.data.sources import resolve_source
+
+    folder = {"cache dir unwritable": Path("/proc/dl-study-cache")}.get(case, tmp_path / "cache")
+    monkeypatch.setenv("STUDY_CACHE_DIR", str(folder))
+    if case == "entry is a folder":
+        entry = cache_path(resolve_source(notmnist.SPEC, "bundled"), "test", 28)
+        entry.mkdir(parents=True)
+        (entry / "mine.txt").write_text("kept")
+        named, reason = entry, "is a folder, not a cache file"
+    elif case == "cache dir is a file":
+        folder.write_text("kept")
+        named, reason = folder, f"({folder} is a file, not a folder)"
+    else:
+        named, reason = folder, "cannot be created or written"
+    assert main(["evaluate", str(SHIPPED / "cnn-original-s1"), "--data", "bundled"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("error: ") and str(named) in err and reason in err, err
+    if case == "entry is a folder":
+        assert (named / "mine.txt").read_text() == "kept"
+    if case == "cache dir is a file":
+        assert folder.read_text() == "kept"
+
+
+@pytest.mark.slow
+def test_evaluate_photos_names_an_unreadable_photo_and_counts_the_rest(tmp_path):
+    photos = tmp_path / "photos"
+    (photos / "happy").mkdir(parents=True)
+    bad = photos / "happy" / "broken.jpg"
+    bad.write_text("not a photo")
+    alone = cli("evaluate", FER_RUN, "--photos", photos, timeout=240)  # the only photo: no figure, not a crash
+    error = one_line_error(alone, code=1)
+    assert error == f"error: {bad}: not an image file PIL can read", error
+    assert "none of the photos" in alone.stdout
+    shutil.copy(LETTER, photos / "happy" / "letter.png")
+    both = cli("evaluate", FER_RUN, "--photos", photos, "--json", timeout=240)
+    assert one_line_error(both, code=1) == error
+    result = json.loads(both.stdout)
+    assert result["n"] == 1 and result["unreadable"] == [error.removeprefix("error: ")]
+
+
+def test_explain_out_naming_a_file_is_a_one_line_error(tmp_path, capsys):
+    out = tmp_path / "overlays.png"
+    out.write_bytes(b"mine")
+    assert main(["explain", str(SHIPPED / "cnn-original-s1"), str(LETTER), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: --out {out}: cannot hold the overlay PNGs (it is a file, not a folder); give a folder"
+    assert out.read_bytes() == b"mine"
+
+
+@pytest.mark.parametrize("limit", ["-5", "0"])
+def test_framed_faces_refuses_a_limit_below_one(limit, tmp_path, capsys):
+    # a data folder that is not there: the limit must be refused first, before any face is read
+    out = tmp_path / "framed"
+    assert main(["framed-faces", "--data", str(tmp_path / "fer"), "--out", str(out), "--limit", limit]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: --limit {limit}: must be at least 1 face (leave it out for all)", err
+    assert not out.exists()

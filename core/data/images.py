@@ -60,6 +60,19 @@ def _bound_memory(img: Image.Image, label: str) -> None:
     )
 
 
+def _check_mode(img: Image.Image, label: str) -> None:
+    """Refuse a colour mode Pillow cannot turn into grayscale (what letters need) and RGB (what faces need), such
+    as LAB: tried on one pixel, so the refusal comes before any work, for either kind of model."""
+    try:
+        pixel = Image.new(img.mode, (1, 1))
+        pixel.convert("L")
+        pixel.convert("RGB")
+    except ValueError:
+        raise ImageLoadError(
+            f"{label}: its colour mode {img.mode} cannot be converted to grayscale or RGB (save it as RGB)"
+        ) from None
+
+
 def open_image(source: str | Path | bytes | Image.Image, name: str | None = None) -> Image.Image:
     """Open and fully decode an image from a path, raw bytes or a PIL image (first frame only), within the memory
     limits above; an image larger than WORKING_SIDE comes back reduced to it."""
@@ -76,6 +89,7 @@ def open_image(source: str | Path | bytes | Image.Image, name: str | None = None
             _bound_memory(img, label)
             img.seek(0)  # animated images: use the first frame
             img.load()
+            _check_mode(img, label)
             if max(img.size) > WORKING_SIDE:
                 img.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BOX)
     except ImageLoadError:

@@ -91,9 +91,39 @@ def check_same_setting(saved: dict[str, Any] | None, config: Experiment, out_dir
         )
 
 
+# The fields of a resume state that are read as plain values: (the kinds each may be, whether it may be absent).
+_STATE_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
+    "epoch": ((int,), False),
+    "history": ((list,), False),
+    "best_epoch": ((int, type(None)), False),
+    "best_accuracy": ((int, float), False),
+    "config": ((dict, type(None)), True),  # absent in states written before settings were saved with them
+    "world_size": ((int,), True),
+}
+
+
+def _check_state(state: dict[str, Any], last: Path) -> None:
+    """A state missing a field or holding one of the wrong kind (hand-edited, or from another program) is refused
+    by name before anything is restored from it."""
+    for name, (kinds, optional) in _STATE_FIELDS.items():
+        if name not in state:
+            if optional:
+                continue
+            problem = f"it has no {name!r}"
+        elif isinstance(state[name], bool) or not isinstance(state[name], kinds):
+            expected = " or ".join("None" if kind is type(None) else kind.__name__ for kind in kinds)
+            problem = f"its {name!r} is a {type(state[name]).__name__}, not {expected}"
+        else:
+            continue
+        raise CheckpointError(
+            f"the saved state {last / STATE_FILE} cannot be resumed: {problem}; start fresh without --resume"
+        )
+
+
 def load_last(out_dir: Path, config: Experiment, parts: Trainables, world_size: int = 1) -> tuple[int, list, Best]:
     last = out_dir / LAST_DIR
     state = read_tensor_pickle(last / STATE_FILE)  # never unpickles code
+    _check_state(state, last)
     check_same_setting(state.get("config"), config, out_dir)
     saved_world = state.get("world_size", 1)
     if saved_world != world_size:  # the shards and the global batch would differ from the run so far

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from ..config import Experiment
-from ..data.cache import cache_dir
+from ..data.cache import cache_dir, make_cache_folder
 from ..runs.files import atomic_write_json
 from .runtime import bf16_supported
 
@@ -180,7 +180,7 @@ def cached_probe(key: dict[str, Any]) -> ProbeResult | None:
     path = probe_file(key)
     try:
         result = ProbeResult.from_dict(json.loads(path.read_text()))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # never measured (or no cache folder: said when it is stored)
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("ignoring the damaged probe file %s (%s); measuring again", path, exc)
@@ -190,7 +190,7 @@ def cached_probe(key: dict[str, Any]) -> ProbeResult | None:
 
 def store_probe(result: ProbeResult) -> None:
     path = probe_file(result.key)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_cache_folder(path.parent)  # $STUDY_CACHE_DIR naming a file or an unwritable place: one line
     atomic_write_json(path, result.to_dict())  # a reader sees the old file or the new one, never half of one
 
 

@@ -446,7 +446,12 @@ def read_record(directory: str | Path) -> RunRecord:
         raise CheckpointError(f"{path} is not valid JSON ({exc})") from None
     except OSError as exc:
         raise CheckpointError(f"{path} cannot be read ({exc.strerror})") from None
-    record = record_from_dict(meta, path)
+    except RecursionError:  # a run record is a few levels deep; thousands of nested [ or { are not one
+        raise CheckpointError(f"{path} is not a run record: its JSON is nested too deeply to read") from None
+    try:
+        record = record_from_dict(meta, path)
+    except RecursionError:
+        raise CheckpointError(f"{path} is not a run record: its JSON is nested too deeply to read") from None
     record.path = directory
     return record
 

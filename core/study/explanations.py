@@ -139,7 +139,11 @@ def explain_files(
         raise ConfigError(f"--target {target!r} is not one of this model's classes: {', '.join(record.classes)}")
     if not files:
         return [], []
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # FileExistsError: --out names a file (kept as it is); or a place that cannot be written
+        reason = "it is a file, not a folder" if out_dir.exists() and not out_dir.is_dir() else exc.strerror or exc
+        raise ConfigError(f"--out {out_dir}: cannot hold the overlay PNGs ({reason}); give a folder") from None
     results, errors = [], []
     model, crops = letter_crops(checkpoint) if record.task == "notmnist" else face_crops(checkpoint)
     for file in files:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..data.images import open_image, to_rgb_array
-from ..errors import ConfigError
+from ..errors import ConfigError, ImageLoadError
 from ..inference.emotions import EmotionDetector
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
@@ -42,7 +42,10 @@ def photo_evaluation(detector: EmotionDetector, folder: Path, aliases: dict[str,
     for photo, label in labelled_photos(folder, classes, aliases):
         try:
             faces = detector.detect(to_rgb_array(open_image(photo)), order="rgb")
-        except Exception as exc:  # noqa: BLE001 - ImageLoadError and friends: counted, the others go on
+        except ImageLoadError as exc:  # its message names the file
+            unreadable.append(str(exc))
+            continue
+        except Exception as exc:  # noqa: BLE001 - a photo the detector fails on: counted, the others go on
             unreadable.append(f"{photo}: {exc}")
             continue
         truth.append(label)
