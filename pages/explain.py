@@ -56,14 +56,22 @@ def letter_maps(source: str, split: str, index: int, method: str) -> dict:
 letters_tab, weights_tab, faces_tab, errors_tab = st.tabs(
     ["Letters", "MLP weights and invariance", "Faces", "Mistakes"]
 )
-with letters_tab:
+
+
+@st.fragment  # a method or letter change reruns this tab alone, not the other three
+def letters_panel() -> None:
     data = notmnist_split("test")
-    c1, c2 = st.columns([1, 3])
+    c1, c2, c3 = st.columns([1, 1, 2])
     method = c1.selectbox("Method", EXPLAIN_METHODS, index=1, key="explain_method",
                           help="gradcam needs convolutions: the MLPs get saliency instead")  # fmt: skip
-    index = c2.slider("Test image", 0, len(data) - 1, 0, key="explain_index")
+    letter = c2.selectbox("Letter", range(len(data.classes)), format_func=lambda i: data.classes[i],
+                          key="explain_letter")  # fmt: skip
+    positions = (data.labels == letter).nonzero().flatten().tolist()
+    which = c3.number_input(f"Which {data.classes[letter]} of the test split (1–{len(positions):,})", 1,
+                            len(positions), 1, key=f"explain_which_{letter}")  # fmt: skip
+    index = positions[int(which) - 1]
     maps = letter_maps(data.source, data.split, index, method)
-    st.caption(f"Test image {index:,} of `{data.source}`: a **{data.classes[int(data.labels[index])]}**.")
+    st.caption(f"Test image {index:,} of `{data.source}`: a **{data.classes[letter]}**.")
     for i, (column, (label, shown)) in enumerate(zip(st.columns(len(maps)), maps.items())):
         column.image(shown["picture"], caption=f"{label}: {shown['label']} ({shown['p']:.0%}); {shown['method']}, "
                      f"Moran's I {shown['moran']:.2f}", width="stretch")  # fmt: skip
@@ -75,6 +83,10 @@ with letters_tab:
         "(near 0). `python -m core explain RUN --faithfulness 200` gives it over the test split with its "
         "interval, and checks that deleting the pixels a map points at hurts more than deleting random ones."
     )
+
+
+with letters_tab:
+    letters_panel()
 
 with weights_tab:
     import torch

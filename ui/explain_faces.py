@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
 from core.config import EXPLAIN_METHODS
@@ -31,6 +32,19 @@ def _explained(folder: str, mtime: float, data: bytes, name: str, method: str, _
     found = crops(open_image(data, name))
     with _lock:
         return explain_crops(model, record, found, method)
+
+
+SHOWN_SIDE = 320  # px: a map is enlarged smoothly to this, not stretched pixel by pixel by the browser
+
+
+def smooth(picture: np.ndarray, side: int) -> np.ndarray:
+    """A map (an RGB uint8 array) enlarged with bicubic interpolation: a 96-px map shown at 320 px would show
+    its pixels."""
+    import cv2
+
+    if picture.shape[0] >= side:
+        return picture
+    return cv2.resize(picture, (round(side * picture.shape[1] / picture.shape[0]), side), interpolation=cv2.INTER_CUBIC)
 
 
 def faces_panel(lock: threading.Lock) -> None:
@@ -78,10 +92,11 @@ def faces_panel(lock: threading.Lock) -> None:
         return
     if not faces:
         st.info("No face found. Faces should be upright, lit from the front and at least a tenth of the picture.")
-    columns = st.columns(min(len(faces), 4) or 1)
+    columns = st.columns(4)  # a map keeps a face's size: one face is not stretched over the page
     for i, face in enumerate(faces, 1):
         column = columns[(i - 1) % len(columns)]
         p = face["probabilities"][face["label"]]
-        column.image(face["picture"], caption=f"Face {i}: {face['label']} ({p:.0%}), {method}", width="stretch")
+        column.image(smooth(face["picture"], SHOWN_SIDE), caption=f"Face {i}: {face['label']} ({p:.0%}), {method}",
+                     width="stretch")  # fmt: skip
         column.download_button("Download", png_bytes(face["picture"]), file_name=f"face{i}-{method}.png",
                                mime="image/png", key=f"face-map-{i}", icon=":material/download:")  # fmt: skip

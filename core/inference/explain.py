@@ -97,7 +97,8 @@ def attribute(
         window = max(2, side // 7)
         maps = Occlusion(net).attribute(x, sliding_window_shapes=(1, window, window),
                                         strides=(1, max(1, window // 2), max(1, window // 2)), target=target,
-                                        baselines=0.0).clamp(min=0)  # fmt: skip
+                                        baselines=0.0, perturbations_per_eval=max(1, 256 // len(x))
+                                        ).clamp(min=0)  # fmt: skip
     else:
         cam = LayerGradCam(net, last_stage(model)).attribute(x, target=target, relu_attributions=True)
         maps = LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), interpolate_mode="bilinear")
