@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..inference.explain import overlay
+from .plots import wrapped
 
 METHOD_NAMES = {"saliency": "saliency", "integrated-gradients": "integrated gradients", "occlusion": "occlusion",
                 "gradcam": "Grad-CAM"}  # fmt: skip
@@ -20,15 +21,16 @@ def locality_bars(rows: Sequence[dict], title: str | None = None) -> go.Figure:
     """Moran's I and the share on the ink per letter model, one bar per attribution method, 95 % intervals.
     rows: {"label", "split": {method: {"morans_i": {mean, ci_low, ci_high}, "ink_share": {...}}}}."""
     methods = list(dict.fromkeys(m for r in rows for m in r["split"]))
-    fig = make_subplots(rows=1, cols=2, subplot_titles=(
-        "Moran's I of the maps (1: relevance in patches of neighbours, 0: scattered)",
-        "Share of relevance on the letter's ink"))  # fmt: skip
+    # one above the other, with short titles and upright wrapped labels: side by side, a phone's width made the
+    # two titles overlap and clipped the labels
+    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.22, subplot_titles=(
+        "Moran's I (1: relevance in patches, 0: scattered)", "Share of relevance on the letter's ink"))  # fmt: skip
     for col, key in enumerate(("morans_i", "ink_share"), 1):
         for colour, method in zip(COLOURS, methods):
             shown = [(r["label"], r["split"][method][key]) for r in rows if key in r["split"].get(method, {})]
             fig.add_trace(
                 go.Bar(
-                    x=[label for label, _ in shown],
+                    x=[wrapped(label) for label, _ in shown],
                     y=[v["mean"] for _, v in shown],
                     error_y=dict(
                         type="data",
@@ -43,12 +45,14 @@ def locality_bars(rows: Sequence[dict], title: str | None = None) -> go.Figure:
                     legendgroup=method,
                     showlegend=col == 1,
                 ),
-                row=1,
-                col=col,
+                row=col,
+                col=1,
             )
     fig.update_yaxes(range=[0, 1])
-    fig.update_layout(barmode="group", height=420, title=title, legend=dict(orientation="h", y=-0.15, x=0),
-                      margin=dict(l=10, r=10, t=90 if title else 50, b=10))  # fmt: skip
+    fig.update_xaxes(tickangle=0, automargin=True)
+    fig.update_layout(barmode="group", height=620, title=title,
+                      legend=dict(orientation="h", yanchor="bottom", y=1.04, x=0),
+                      margin=dict(l=10, r=10, t=90 if title else 60, b=10))  # fmt: skip
     fig.update_annotations(font_size=12)
     return fig
 

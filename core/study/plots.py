@@ -131,7 +131,8 @@ def confusion_heatmap(
 def per_class_heatmap(
     rows: dict[str, dict[str, float]], classes: Sequence[str], title: str = "F1 per class"
 ) -> go.Figure:
-    """rows: run name -> {class: value}."""
+    """rows: run name -> {class: value}. Values in per cent (two digits stay legible in a phone's narrow cells) and
+    no colour bar: the cells say their values, the width goes to them."""
     z = [[rows[r].get(c, np.nan) for c in classes] for r in rows]
     fig = go.Figure(
         go.Heatmap(
@@ -141,17 +142,32 @@ def per_class_heatmap(
             colorscale="RdYlGn",
             zmin=0,
             zmax=1,
-            text=[[f"{v:.2f}" for v in row] for row in z],
+            text=[["" if np.isnan(v) else f"{v * 100:.0f}" for v in row] for row in z],
             texttemplate="%{text}",
+            textfont=dict(size=13),
+            showscale=False,
+            hovertemplate="%{y}, %{x}: %{z:.3f}<extra></extra>",
         )
     )
-    fig.update_layout(height=120 + 40 * len(rows), title=title, margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_layout(height=120 + 40 * len(rows), title=f"{title} (%)", margin=dict(l=10, r=10, t=40, b=10))
     return fig
+
+
+def wrapped(label: str, width: int = 10) -> str:
+    """A category label broken onto lines of about `width` characters (plotly's <br>), so a narrow chart keeps
+    its labels upright and whole instead of slanting and clipping them."""
+    lines: list[str] = []
+    for word in label.replace(", ", ",  ").split(" "):
+        if lines and len(lines[-1]) + len(word) < width:
+            lines[-1] = f"{lines[-1]} {word}".strip()
+        elif word:
+            lines.append(word)
+    return "<br>".join(lines)
 
 
 def accuracy_bars(rows: Sequence[dict], split: str = "test", title: str | None = None) -> go.Figure:
     """Accuracy per sweep row with its 95 % interval, and the study's number as a marker where it has one."""
-    names = [r["label"] for r in rows]
+    names = [wrapped(r["label"]) for r in rows]
     acc = [r.get(split, {}).get("accuracy") for r in rows]
     low = [(a - r[split]["ci_low"]) if a is not None else None for a, r in zip(acc, rows)]
     high = [(r[split]["ci_high"] - a) if a is not None else None for a, r in zip(acc, rows)]
@@ -187,4 +203,5 @@ def accuracy_bars(rows: Sequence[dict], split: str = "test", title: str | None =
         margin=dict(l=10, r=10, t=80 if title else 40, b=10),  # room for the legend above the plot
         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
     )
+    fig.update_xaxes(tickangle=0, automargin=True)
     return fig
