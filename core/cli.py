@@ -438,8 +438,9 @@ def _evaluate_in_frames(args: argparse.Namespace, split: Any) -> int:
 
 
 def _record_unseen(checkpoint: str, record: RunRecord, split: str, metrics: dict[str, Any]) -> None:
-    """Add the unseen-in-train figure to a finished run's record of this split (its other metrics stay as
-    trained); refused when this evaluation does not reproduce the recorded accuracy."""
+    """Add the figures measured after training to a finished run's record of this split: unseen-in-train, and the
+    FER+ consensus block where the data has votes (its other metrics stay as trained); refused when this
+    evaluation does not reproduce the recorded accuracy."""
     import dataclasses
 
     from .runs.checkpoint import write_record
@@ -453,7 +454,9 @@ def _record_unseen(checkpoint: str, record: RunRecord, split: str, metrics: dict
             f"this evaluation gives {split} accuracy {metrics['accuracy']:.4f}, the record says "
             f"{recorded.accuracy:.4f}: not the data the run was evaluated on, so nothing was written"
         )
-    record.metrics[split] = dataclasses.replace(recorded, unseen=Unseen(**metrics["unseen"]))
+    record.metrics[split] = dataclasses.replace(
+        recorded, unseen=Unseen(**metrics["unseen"]), ferplus=metrics.get("ferplus") or recorded.ferplus
+    )
     write_record(checkpoint, record)
     log.info("recorded the unseen-in-train %s accuracy in %s/meta.json", split, checkpoint)
 
@@ -778,8 +781,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev_options.add_argument(
         "--record-unseen",
         action="store_true",
-        help="also store the unseen-in-train figure of this split in the checkpoint's meta.json (for runs recorded "
-        "before it was computed; the other metrics stay as trained)",
+        help="also store the unseen-in-train figure (and, where the data has FER+ votes, the consensus block) of this "
+        "split in the checkpoint's meta.json (for runs recorded before they were computed; the other metrics stay "
+        "as trained)",
     )
     ev_options.add_argument(
         "--tta", choices=TTA_METHODS, default="none",

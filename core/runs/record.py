@@ -76,6 +76,10 @@ class SplitMetrics:
         weights do not ship cannot be evaluated again)."""
         return self.unseen.describe() if self.unseen else "not recomputed"
 
+    def consensus_text(self) -> str:
+        """The FER+ majority accuracy for display ('84.1 % [82.9, 85.3] of 3,491'), or why there is none."""
+        return consensus_cell(self.ferplus)
+
     def f1_by_class(self) -> dict[str, float]:
         return {name: m.f1 for name, m in self.per_class.items()}
 
@@ -290,6 +294,22 @@ def _split_metrics(f: _Fields, m: dict, where: str, n_classes: int) -> SplitMetr
         unseen=unseen,
         ferplus=_consensus(f, m, where),
     )
+
+
+def consensus_cell(block: dict[str, Any] | None) -> str:
+    """A FER+ block's majority accuracy in a table cell ('84.1 % [82.9, 85.3] of 3,491'); 'not recomputed' for
+    a split recorded before the votes were read (and whose weights may not ship)."""
+    if not block or block.get("majority_accuracy") is None:
+        return "not recomputed"
+    return (f"{block['majority_accuracy'] * 100:.1f} % [{block['ci_low'] * 100:.1f}, {block['ci_high'] * 100:.1f}] "
+            f"of {block['n']:,}")  # fmt: skip
+
+
+def agreement_cell(block: dict[str, Any] | None) -> str:
+    """The mean share of the ten annotators who chose the predicted emotion, for a table cell."""
+    if not block or block.get("annotator_agreement") is None:
+        return "not recomputed"
+    return f"{block['annotator_agreement'] * 100:.1f} %"
 
 
 def describe_consensus(block: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..runs.record import RunRecord, Unseen
+from ..runs.record import RunRecord, Unseen, agreement_cell, consensus_cell
 from .figures import (
     CONFUSION_FIGURE,
     EMOTION_MAPS_FIGURE,
@@ -113,8 +113,8 @@ def sweep_section(folder: Path, root: Path) -> str:
         f"{s.get('label_smoothing')}; test = {test_origin}.",
         "",
         "| row | status | validation | test [95 % CI] | test, unseen in train [95 % CI] of n | macro-F1 (test) "
-        "| training time | study (test, ResNet-18 224 px) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| FER+ majority (test) [95 % CI] of n | training time | study (test, ResNet-18 224 px) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in summary["rows"]:
         val, test = row.get("validation"), row.get("test")
@@ -124,7 +124,7 @@ def sweep_section(folder: Path, root: Path) -> str:
         lines.append(
             f"| {ROW_LABELS[row['row']]} | {status} | {_pct(val and val['accuracy'], 1)} | "
             f"{_pct(test and test['accuracy'], 1)}{ci} | {unseen_cell(row)} | {_pct(test and test['macro_f1'], 1)} | "
-            f"{took(row.get('training_seconds'))} | "
+            f"{consensus_cell(test and test.get('ferplus')) if test else '—'} | {took(row.get('training_seconds'))} | "
             f"{_pct(STUDY_TEST_ACCURACY.get(row['row']), 1)} |"
         )
     if any(unseen_cell(row) == "not recomputed" for row in summary["rows"]):
@@ -146,6 +146,15 @@ def sweep_section(folder: Path, root: Path) -> str:
     total = sum(row.get("training_seconds") or 0 for row in summary["rows"])
     lines += ["", f"Training time of the finished rows together: {took(total)} on this 2-core CPU."] if total else []
     return "\n".join(lines)
+
+
+CONSENSUS_NOTE = (
+    "*FER+ majority*: agreement with the plurality of the ten FER+ annotators who relabelled every FER-2013 face "
+    "(`ferplus.csv` beside the data), on the test faces whose plurality is one of the 7 emotions; a prediction "
+    "naming any emotion of a tied plurality counts as right. *Agreement*: the mean share of the ten annotators who "
+    "chose the predicted emotion. Recorded by `python -m core evaluate RUN --split test --record-unseen` for runs "
+    "whose weights ship."
+)
 
 
 def unseen_cell(row: dict) -> str:
@@ -265,22 +274,29 @@ def beyond_section(root: Path) -> str:
         "Models with recipes of their own (`checkpoints/beyond/`), trained with the same loop and recorded like every "
         "run; the study's rows above are left as they are.",
         "",
-        "| task | run | validation | test [95 % CI] | unseen in train | macro-F1 | flip / ten-crop | "
-        "calibrated, flip-averaged | time | command |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| task | run | labels | validation | test [95 % CI] | unseen in train | macro-F1 | FER+ majority (test) | "
+        "agreement | flip / ten-crop | calibrated, flip-averaged | time | command |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for run in runs:
         test, val = run.test, run.validation
         assert test is not None
         ci = f" [{test.ci_low * 100:.1f}, {test.ci_high * 100:.1f}]" if test.ci_low and test.ci_high else ""
+        fer = run.task == "fer"
         lines.append(
-            f"| {run.task} | `{run.name}` | {_pct(val.accuracy if val else None, 1)} | {_pct(test.accuracy, 2)}{ci} | "
-            f"{test.unseen_text()} | {_pct(test.macro_f1, 1)} | {_augmented(run)} | {_calibrated(run)} | "
+            f"| {run.task} | `{run.name}` | {run.config.labels if fer else '—'} | "
+            f"{_pct(val.accuracy if val else None, 1)} | {_pct(test.accuracy, 2)}{ci} | "
+            f"{test.unseen_text()} | {_pct(test.macro_f1, 1)} | {test.consensus_text() if fer else '—'} | "
+            f"{agreement_cell(test.ferplus) if fer else '—'} | {_augmented(run)} | {_calibrated(run)} | "
             f"{took(run.training_seconds)} | "
             f"`{training_command(run)}` |"
         )
     lines += [
         "",
+        "*labels*: what a FER model was trained on: FER-2013's own labels, or the FER+ annotators' plurality "
+        "(`ferplus-majority`) or vote distribution (`ferplus-votes`, `--labels`). *validation*, *test* and the "
+        "columns after them are FER-2013-label accuracy; *FER+ majority* and *agreement* measure the same predictions "
+        "against the ten annotators (see the note under the sweep tables). "
         "*test* is one crop, as trained; *flip / ten-crop* average the logits of the face and its mirror image, or of "
         "the four corner and the centre crops and their mirrors (`python -m core evaluate RUN --tta ten-crop`); "
         "*calibrated, flip-averaged* is the test accuracy with the calibration the app uses (`python -m core "
@@ -374,7 +390,8 @@ def _calibrated(run: RunRecord) -> str:
 def results_section(root: Path) -> str:
     parts = [notmnist_section(root / "notmnist")]
     # the main sweep (the one the comparison page opens on) first
-    parts += [sweep_section(folder, root) for folder in by_completeness(find_sweeps(root / "fer"))]
+    sweeps = [sweep_section(folder, root) for folder in by_completeness(find_sweeps(root / "fer"))]
+    parts += sweeps + ([CONSENSUS_NOTE] if sweeps else [])
     parts.append(beyond_section(root))
     parts.append(levers_section(root))
     parts.append(explanations_section(root))

@@ -107,6 +107,8 @@ def row_summary(name: str, folder: Path, record: RunRecord | None = None) -> dic
         }
         if m.unseen is not None:
             row[split]["unseen"] = m.unseen.to_dict()
+        if m.ferplus is not None:
+            row[split]["ferplus"] = m.ferplus
     row.update(
         best_epoch=record.best_epoch,
         epochs=record.config.epochs,
