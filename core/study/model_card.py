@@ -4,7 +4,7 @@ the model download all use this one function."""
 
 from __future__ import annotations
 
-from ..runs.record import RunRecord, SplitMetrics
+from ..runs.record import RunRecord, SplitMetrics, agreement_cell
 from .report import took
 
 RARE_SHARE = 0.05  # a class under this share of the evaluated images is called out as rare
@@ -19,13 +19,21 @@ LIMITS = {
         "notMNIST repeats images across its splits: the 'unseen' figure is the honest one.",
     ],
     "fer": [
-        "Trained on FER-2013: 48 x 48 grayscale faces from web images, mostly frontal, with noisy labels (human "
-        "agreement on this data is about 65 %). Posed lab photos, profile views, children and low light differ.",
+        "Trained on FER-2013: 48 x 48 grayscale faces from web images, mostly frontal; its own labels are noisy "
+        "(they equal the plurality of ten FER+ annotators for about 65 % of faces). Posed lab photos, profile "
+        "views, children and low light differ.",
         "An expression is not a feeling: the model reads faces, not what a person experiences. Do not use it to "
         "decide anything about a person.",
         "Emotion labels are culture-bound and the data set's demographics are unknown; accuracy may differ "
         "between groups of people and nothing here measures that.",
     ],
+}
+
+
+LABEL_NAMES = {
+    "fer2013": "FER-2013's labels (one per face)",
+    "ferplus-majority": "the FER+ annotators' plurality (one label per face)",
+    "ferplus-votes": "the FER+ annotators' vote distribution (ten people per face)",
 }
 
 
@@ -95,6 +103,15 @@ def model_card(record: RunRecord) -> str:
     lines.append("| --- | --- | --- | --- | --- |")
     for split, m in record.metrics.items():
         lines.append(f"| {split} | {m.n:,} | {_with_interval(m)} | {m.unseen_text()} | {_pct(m.macro_f1)} |")
+    if c.task == "fer":
+        lines += ["", f"Trained on **{LABEL_NAMES[c.labels]}**. Accuracy above is against FER-2013's own labels; "
+                  "against the ten FER+ annotators who relabelled every face:", "",
+                  "| split | FER+ majority [95 % CI] of n | annotator agreement | vote NLL |",
+                  "| --- | --- | --- | --- |"]  # fmt: skip
+        for split, m in record.metrics.items():
+            nll = (m.ferplus or {}).get("vote_nll")
+            lines.append(f"| {split} | {m.consensus_text()} | {agreement_cell(m.ferplus)} | "
+                         f"{'—' if nll is None else f'{nll:.3f}'} |")  # fmt: skip
     held_out = record.test or next(iter(record.metrics.values()), None)
     lines += ["", "## Known limits"]
     lines += [f"- {note}" for note in (class_notes(held_out) if held_out else [])]
