@@ -220,14 +220,19 @@ def checkpoint_choices(task: str = "notmnist") -> dict[str, Path]:
 
 
 def emotion_models() -> dict[str, Path]:
-    """Label -> FER checkpoint with weights, best validation accuracy first (the default model)."""
+    """Label -> FER checkpoint with weights, the closest to what people say first (the default model:
+    core.runs.index.best_first)."""
+    from core.runs.index import agreement
+
     out = {}
     for run in best_first(task_runs("fer", loadable=True)):
         assert run.path is not None
+        people = agreement(run)
+        agrees = f"agrees with {people:.0%} of people, " if people is not None else ""
         val = run.validation.accuracy if run.validation else 0.0
         test = f", test {run.test.accuracy:.1%} (unseen in train {run.test.unseen_text()})" if run.test else ""
         setting = f"{run.config.arch} {run.config.img_size} px"
-        out[f"{run_label(run.path)}  ·  {setting}, validation {val:.1%}{test}"] = run.path
+        out[f"{run_label(run.path)}  ·  {setting}, {agrees}FER-2013 validation {val:.1%}{test}"] = run.path
     return out
 
 

@@ -54,13 +54,26 @@ def find_runs(
     return records
 
 
+def agreement(record: RunRecord) -> float | None:
+    """The run's validation agreement with people: the mean share of the ten FER+ annotators who chose the emotion
+    it predicts (None where its record has no votes)."""
+    consensus = record.validation.ferplus if record.validation else None
+    return (consensus or {}).get("annotator_agreement")
+
+
 def best_first(records: Iterable[RunRecord]) -> list[RunRecord]:
-    """Best validation accuracy first (the webcam's default model is the first)."""
-    return sorted(records, key=lambda r: -(r.validation.accuracy if r.validation else 0.0))
+    """Best first (the webcam's default model is the first): by validation agreement with the ten FER+ annotators
+    where it is recorded, then the runs without it by validation accuracy."""
+
+    def rank(r: RunRecord) -> tuple[bool, float, float]:
+        people = agreement(r)
+        return people is None, -(people or 0.0), -(r.validation.accuracy if r.validation else 0.0)
+
+    return sorted(records, key=rank)
 
 
 def webcam_default(root: Path | str) -> RunRecord | None:
-    """The emotion model the webcam page opens on: of the FER runs with weights under root, the best by
-    validation accuracy (None when there is none)."""
+    """The emotion model the webcam page opens on: of the FER runs with weights under root, the first by
+    `best_first` (None when there is none)."""
     found = best_first(find_runs(root, task="fer", loadable=True))
     return found[0] if found else None
