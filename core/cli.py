@@ -576,9 +576,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     mode, _ = inference_mode(model, record.config, 256)
     transform = batch_transform(record.config)
     held_out = ("validation", "test")
+    votes = None
+    if record.config.labels != "fer2013":  # calibrated against the people it learned from: the FER+ votes
+        from .data.ferplus import relabel
+
+        splits = {name: relabel(split, "ferplus-votes") for name, split in splits.items()}
+        votes = {name: splits[name].votes for name in held_out}
     logits = {name: split_logits(model, splits[name], transform, mode) for name in held_out}
     labels = {name: splits[name].labels for name in held_out}
-    calibration, report = fit(logits, labels, splits["train"].labels, list(record.classes))
+    calibration, report = fit(logits, labels, splits["train"].labels, list(record.classes), votes)  # type: ignore[arg-type]
     if not args.no_write:
         record.calibration = {**calibration.to_dict(), "fitted_on": "validation", "source": splits["test"].source,
                               "report": report}  # fmt: skip
@@ -588,8 +594,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print(json.dumps({"calibration": calibration.to_dict(), "report": report}))
         return 0
     flip = "on" if calibration.flip else "off"
+    below = "people would disagree" if calibration.disagreement else "unsure"
     print(f"flip averaging {flip}, tau {calibration.tau:.2f}, temperature {calibration.temperature:.3f}, "
-          f"unsure below {calibration.threshold:.2f} (fitted on validation)")  # fmt: skip
+          f"{below} below {calibration.threshold:.2f} (fitted on validation)")  # fmt: skip
     print(describe(report, list(record.classes)))
     return 0
 

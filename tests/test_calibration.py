@@ -2,6 +2,7 @@
 the prior adjustment moves predictions towards rare classes without costing accuracy, the detector applies what
 meta.json holds, a malformed block is one line; the shipped model's block meets the live targets."""
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -101,3 +102,29 @@ def test_calibrate_command_on_a_small_real_model(emotion_checkpoint, fer_dir, tm
     assert set(out["report"]) == {"validation", "test"}
     assert main(["calibrate", str(ROOT / "checkpoints" / "notmnist" / "cnn-original-s1")]) == 2
     assert "calibration is for emotion (fer) models" in capsys.readouterr().err
+
+
+def test_a_vote_trained_model_is_calibrated_against_the_annotators(fer_data):
+    """Logits that are the annotators' own vote shares, made over-confident three times: the temperature fitted is
+    the one of least cross-entropy against the votes, and the threshold flags faces the ten people split on far
+    more often than others."""
+    from core.data.ferplus import distribution, relabel
+    from core.inference.calibration import people_split
+
+    splits = {name: relabel(fer_data[name], "ferplus-votes") for name in ("validation", "test")}
+    shares = {name: torch.from_numpy(distribution(s.votes.numpy())) for name, s in splits.items()}
+    logits = {name: {"plain": 3 * (p + 0.02).log(), "mirrored": 3 * (p + 0.02).log()} for name, p in shares.items()}
+    labels = {name: s.labels for name, s in splits.items()}
+    votes = {name: s.votes for name, s in splits.items()}
+    calibration, report = fit(logits, labels, relabel(fer_data["train"], "ferplus-votes").labels, CLASSES, votes)
+    assert calibration.disagreement and calibration.temperature > 1.5
+
+    def vote_nll(scale: float) -> float:
+        t = dataclasses.replace(calibration, temperature=calibration.temperature * scale)
+        return float(-(shares["validation"] * t.probabilities(logits["validation"]["plain"]).log()).sum(1).mean())
+
+    assert vote_nll(1.0) < min(vote_nll(1.2), vote_nll(1 / 1.2))
+    test = report["test"]["disagreement"]
+    assert test["people_split_when_labelled"] > 2 * test["people_split_otherwise"]
+    assert 0 < people_split(votes["test"].numpy()).mean() < 0.5
+    assert Calibration.from_dict(calibration.to_dict(), 7).disagreement

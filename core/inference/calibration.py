@@ -10,6 +10,11 @@ scaling, an "unsure" threshold and optional flip averaging, all fitted on the va
 - The threshold: the calibrated confidence below which validation predictions were wrong more often than right;
   such faces are shown as "unsure" instead of a confident-looking wrong label.
 - Flip averaging: the mean of the logits of the face and its mirror image (both in one batch).
+
+For a model trained on the FER+ votes (`--labels ferplus-votes`) the targets are the ten annotators: the temperature
+is fitted by the cross-entropy against the vote distribution, and the threshold is the predicted top share below
+which the annotators of validation faces mostly split (no emotion got half the votes): such a face is shown as
+"people would disagree" (`disagreement`), not as unsure.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from ..data.ferplus import N_EMOTIONS
 
 BINS = 15
 
@@ -30,6 +37,7 @@ class Calibration:
     log_prior: tuple[float, ...]
     threshold: float
     flip: bool = False
+    disagreement: bool = False  # the threshold marks faces people split on (FER+ votes), not unsure predictions
 
     def adjusted(self, logits: torch.Tensor) -> torch.Tensor:
         return logits - self.tau * torch.tensor(self.log_prior, dtype=logits.dtype)
@@ -44,6 +52,7 @@ class Calibration:
             "log_prior": list(self.log_prior),
             "threshold": self.threshold,
             "flip": self.flip,
+            "disagreement": self.disagreement,
         }
 
     @classmethod
@@ -53,9 +62,9 @@ class Calibration:
         prior = tuple(float(v) for v in d["log_prior"])
         if not (0.01 <= temperature <= 100 and 0 <= tau <= 5 and 0 <= threshold <= 1 and len(prior) == classes):
             raise ValueError("temperature, tau, threshold or log_prior out of range")
-        if not all(np.isfinite(prior)) or not isinstance(d.get("flip", False), bool):
-            raise ValueError("log_prior must be finite and flip true or false")
-        return cls(temperature, tau, prior, threshold, bool(d.get("flip", False)))
+        if not all(np.isfinite(prior)) or not all(isinstance(d.get(k, False), bool) for k in ("flip", "disagreement")):
+            raise ValueError("log_prior must be finite, flip and disagreement true or false")
+        return cls(temperature, tau, prior, threshold, bool(d.get("flip", False)), bool(d.get("disagreement", False)))
 
 
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = BINS) -> float:
@@ -85,8 +94,31 @@ def unsure_threshold(probs: np.ndarray, labels: np.ndarray, bins: int = 20) -> f
     return threshold
 
 
+def people_split(votes: np.ndarray) -> np.ndarray:
+    """Faces on which the annotators split: no emotion got half of their votes (the 7 emotions' own shares)."""
+    emotions = votes[:, :N_EMOTIONS]
+    total = emotions.sum(1)
+    return emotions.max(1) < 0.5 * np.maximum(total, 1)
+
+
+def disagreement_threshold(probs: np.ndarray, split: np.ndarray, grid: int = 40) -> float:
+    """The predicted top share below which a face is called one people split on: the threshold that best separates
+    the validation faces with split annotators from the others (balanced accuracy: both kinds count alike)."""
+    top = probs.max(1)
+    best, chosen = -1.0, 0.0
+    for t in np.linspace(0.2, 0.9, grid + 1):
+        flagged = top < t
+        score = 0.5 * (flagged[split].mean() if split.any() else 0) + 0.5 * (
+            (~flagged)[~split].mean() if (~split).any() else 0
+        )
+        if score > best:
+            best, chosen = float(score), float(round(t, 4))
+    return chosen
+
+
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """The temperature of least validation negative log-likelihood (a 1-d search on a log grid, then finer)."""
+    """The temperature of least validation negative log-likelihood (a 1-d search on a log grid, then finer);
+    `labels` are class indices, or a distribution per face (the FER+ votes)."""
     grid: list[float] = torch.logspace(-1.3, 1.3, 121).tolist()
 
     def nll(t: float) -> float:

@@ -9,10 +9,18 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..data.ferplus import distribution
 from ..data.sources import ImageSplit
 from ..data.transforms import BatchTransform
 from ..engine.metrics import classification_metrics
-from ..inference.calibration import Calibration, expected_calibration_error, fit_temperature, unsure_threshold
+from ..inference.calibration import (
+    Calibration,
+    disagreement_threshold,
+    expected_calibration_error,
+    fit_temperature,
+    people_split,
+    unsure_threshold,
+)
 from ..inference.modes import Mode
 from ..inference.runtime import predict_logits
 
@@ -48,9 +56,11 @@ def summary(probs: torch.Tensor, labels: torch.Tensor, classes: list[str]) -> di
 
 def fit(
     logits: dict[str, dict[str, torch.Tensor]], labels: dict[str, torch.Tensor], train_labels: torch.Tensor,
-    classes: list[str],
+    classes: list[str], votes: dict[str, torch.Tensor] | None = None,
 ) -> tuple[Calibration, dict[str, Any]]:  # fmt: skip
-    """Flip, tau and temperature from validation; the report on every split given (validation, test)."""
+    """Flip, tau and temperature from validation; the report on every split given (validation, test). With
+    `votes` (a model trained on the FER+ votes; `labels` are then the annotators' plurality), the temperature is
+    fitted against the vote distribution and the threshold marks the faces people split on."""
     val, y = logits["validation"], labels["validation"]
     counts = torch.bincount(train_labels, minlength=len(classes)).double()
     log_prior = torch.log(counts / counts.sum()).float()
@@ -68,9 +78,14 @@ def fit(
 
     tau = max((t for t in TAUS if accuracy(base - t * log_prior) >= floor), key=macro_f1)
     adjusted = base - tau * log_prior
-    temperature = fit_temperature(adjusted, y)
-    threshold = unsure_threshold(torch.softmax(adjusted / temperature, 1).numpy(), y.numpy())
-    calibration = Calibration(temperature, tau, tuple(log_prior.tolist()), threshold, flip)
+    if votes is None:
+        temperature = fit_temperature(adjusted, y)
+        threshold = unsure_threshold(torch.softmax(adjusted / temperature, 1).numpy(), y.numpy())
+    else:
+        temperature = fit_temperature(adjusted, torch.from_numpy(distribution(votes["validation"].numpy())))
+        probs = torch.softmax(adjusted / temperature, 1).numpy()
+        threshold = disagreement_threshold(probs, people_split(votes["validation"].numpy()))
+    calibration = Calibration(temperature, tau, tuple(log_prior.tolist()), threshold, flip, votes is not None)
     report = {
         name: {
             "before": summary(torch.softmax(split["plain"], 1), labels[name], classes),
@@ -79,8 +94,23 @@ def fit(
         }
         for name, split in logits.items()
     }
+    if votes is not None:
+        for name, split in logits.items():
+            report[name]["disagreement"] = disagreement_report(calibration, _view(split, flip), votes[name])
     log.info("calibration: flip %s, tau %.2f, temperature %.3f, unsure below %.2f", flip, tau, temperature, threshold)
     return calibration, report
+
+
+def disagreement_report(calibration: Calibration, logits: torch.Tensor, votes: torch.Tensor) -> dict[str, Any]:
+    """How often the annotators really split on the faces labelled "people would disagree", and on the others."""
+    flagged = calibration.probabilities(logits).numpy().max(1) < calibration.threshold
+    split = people_split(votes.numpy())
+    return {
+        "labelled": int(flagged.sum()),
+        "others": int((~flagged).sum()),
+        "people_split_when_labelled": float(split[flagged].mean()) if flagged.any() else None,
+        "people_split_otherwise": float(split[~flagged].mean()) if (~flagged).any() else None,
+    }
 
 
 def describe(report: dict[str, Any], classes: list[str]) -> str:
@@ -93,4 +123,9 @@ def describe(report: dict[str, Any], classes: list[str]) -> str:
             recalls = " ".join(f"{c[:4]} {m['recall'][c]:.2f}" for c in classes)
             lines.append(f"  {name:<9} accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  ECE "
                          f"{m['ece']:.4f}  min recall {min(m['recall'].values()):.2f}  [{recalls}]")  # fmt: skip
+        split = r.get("disagreement")
+        if split and split["people_split_when_labelled"] is not None:
+            lines.append(f"  'people would disagree' on {split['labelled']:,} faces: the annotators split on "
+                         f"{split['people_split_when_labelled']:.0%} of them, on {split['people_split_otherwise']:.0%} "
+                         "of the others")  # fmt: skip
     return "\n".join(lines)
