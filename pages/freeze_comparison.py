@@ -4,6 +4,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.runs.record import consensus_cell, describe_consensus
+from core.study.model_card import LABEL_NAMES
 from core.study.plots import accuracy_bars, confusion_heatmap, per_class_heatmap, training_curves
 from core.study.report import test_accuracies, training_command, unseen_cell
 from core.study.sweep import RowStatus, by_completeness, find_sweeps, read_sweep, sweep_command, test_split_origin
@@ -13,7 +15,8 @@ st.title("Compare freeze depths")
 st.caption(
     "ResNet-18 (or MobileNetV2) trained from scratch versus fine-tuned from ImageNet weights with more "
     "and more of the network frozen. 'freeze layer1+2' means the stem, layer1 and layer2 keep their "
-    "ImageNet weights; only the rest trains."
+    "ImageNet weights; only the rest trains. Accuracy is against FER-2013's labels; *FER+ majority* against the "
+    "plurality of ten annotators who relabelled every face ('not recomputed' where a row's weights do not ship)."
 )
 
 sweeps = [sweep for root in result_roots() for sweep in find_sweeps(root)]
@@ -61,6 +64,12 @@ table = pd.DataFrame(
             "val accuracy": pct(r.get("validation")),
             "test accuracy": pct(r.get("test")),
             "test 95% CI": (f"{r['test']['ci_low']:.1%} – {r['test']['ci_high']:.1%}" if r.get("test") else ""),
+            "test [95% CI]": (
+                f"{r['test']['accuracy']:.1%} [{r['test']['ci_low'] * 100:.1f}, {r['test']['ci_high'] * 100:.1f}]"
+                if r.get("test")
+                else "—"
+            ),  # fmt: skip
+            "FER+ majority (test)": consensus_cell(r["test"].get("ferplus")) if r.get("test") else "—",
             "test, unseen in train": unseen_cell(r),
             "val macro-F1": pct(r.get("validation"), "macro_f1"),
             "test macro-F1": pct(r.get("test"), "macro_f1"),
@@ -87,7 +96,7 @@ number_table(
     percent=["val accuracy", "test accuracy", "val macro-F1", "test macro-F1", "study (test)"],
     formats={"time (min)": "{:.1f}", "trainable params": "{:,.0f}", "best epoch": "{:.0f}"},
     download=f"{folder.name}.csv",
-    csv_only=("val macro-F1", "best epoch", "trainable params"),  # the laptop-wide table; all in the CSV
+    csv_only=("test accuracy", "test 95% CI", "val macro-F1", "best epoch", "trainable params"),  # fits a laptop
 )
 
 beyond = beyond_runs("fer")
@@ -104,6 +113,9 @@ for run in beyond:
         comparable = key == "one crop" and value and best_row  # the rows are one crop too
         vs = f"{(value - best_row) * 100:+.1f} pts vs the best row" if comparable else None
         col.metric(label, "—" if value is None else f"{value:.1%}", vs)
+    if run.test is not None and run.test.ferplus:
+        st.caption(f"Trained on {LABEL_NAMES[run.config.labels]}. The same faces against the ten FER+ annotators: "
+                   f"{describe_consensus(run.test.ferplus)}.")  # fmt: skip
 if beyond:
     st.caption(
         "Flip averages the face and its mirror image; ten-crop the four corner and the centre crops and their "

@@ -182,7 +182,9 @@ def test_freeze_comparison_opens_on_the_shipped_study_and_says_how_to_fill_missi
     assert "sweep-mobilenet_v2-96px-10ep" in str(sweep_box.value)  # the shipped, complete study by default
     table = app.dataframe[0].value
     assert list(table["status"]) == ["complete"] * 6
-    assert table["study (test)"][1] == "—" and table["test accuracy"][1] == "69.3%"  # a missing number: "—"
+    assert table["study (test)"][1] == "—" and table["test [95% CI]"][1] == "69.3% [67.6, 70.9]"  # missing: "—"
+    consensus = table["FER+ majority (test)"]
+    assert consensus[1].startswith("67.3 %") and consensus[0] == "not recomputed"
     assert (
         table["test, unseen in train"][1].startswith("67.5 %") and table["test, unseen in train"][0] == "not recomputed"
     )
