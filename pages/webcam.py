@@ -9,32 +9,27 @@ import queue
 import time
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from core.data.images import open_image, to_rgb_array
-from core.errors import CheckpointError, ImageLoadError
-from core.inference.emotions import EmotionDetector, draw_faces
+from core.errors import CheckpointError
+from core.inference.emotions import EmotionDetector
 from core.study.plots import probability_bars
-from ui.common import emotion_detector, emotion_models, model_card_panel, png_bytes
-from ui.live_video import face_cam, follow_results, make_frame_callback, rtc_configuration, stop_raced
+from ui.common import emotion_detector, emotion_models, model_card_panel
+from ui.emotion_photos import photo_tab, snapshot_tab
+from ui.live_video import (
+    desired_playing,
+    face_cam,
+    follow_results,
+    forget_stopped_stream,
+    make_frame_callback,
+    pending_offer,
+    rtc_configuration,
+    stalled_start,
+    stop_raced,
+)
 
 log = logging.getLogger(__name__)
-
-
-def show_faces(model_dir: Path, image_rgb: np.ndarray) -> None:
-    detector = emotion_detector(model_dir)
-    faces = detector.detect(image_rgb, order="rgb")
-    annotated = draw_faces(image_rgb, faces, order="rgb")
-    st.image(annotated, width="stretch")
-    st.download_button("Download the annotated picture", png_bytes(annotated), file_name="emotions.png",
-                       mime="image/png")  # fmt: skip
-    if not faces:
-        st.info("No face found. Faces should be upright, lit from the front and at least a tenth of the picture.")
-    for i, face in enumerate(faces, 1):
-        st.markdown(f"**Face {i}: {face.label}** ({face.confidence:.0%}{', unsure' if face.low_confidence else ''})")
-        st.plotly_chart(probability_bars(face.probabilities, height=220), width="stretch", key=f"face-{i}")
 
 
 def live_video(model_dir: Path) -> None:
@@ -60,6 +55,10 @@ def live_video(model_dir: Path) -> None:
         overlay.pop("cam", None)
         overlay.pop("for", None)
     video, panel = st.columns([3, 2])
+    before = st.session_state.get("emotions")  # the component's context, as the runs before left it
+    if before is not None and forget_stopped_stream(before):
+        log.info("forgot a stopped stream's SDP answer (see ui/live_video.forget_stopped_stream)")
+    reconnect: dict = st.session_state.setdefault("webcam_reconnect", {})
     with video:
         try:
             ctx = webrtc_streamer(
@@ -69,12 +68,13 @@ def live_video(model_dir: Path) -> None:
                 media_stream_constraints={"video": True, "audio": False},
                 video_frame_callback=make_frame_callback(st.session_state.webcam_detector, results, overlay),
                 async_processing=True,
+                desired_playing_state=desired_playing(reconnect, before.state if before is not None else None),
             )
         except AttributeError as exc:
             if not stop_raced(exc):
                 raise
-            # The next run stops what is left of the stream cleanly: run again (twice at most in a row) rather
-            # than show the user the traceback.
+            # The other stop() finishes the stream: forget it and run again (twice at most in a row) rather than
+            # show the user the traceback.
             retries = st.session_state.get("webcam_stop_retries", 0)
             if retries >= 2:
                 st.session_state.pop("webcam_stop_retries", None)
@@ -82,9 +82,15 @@ def live_video(model_dir: Path) -> None:
                 return
             st.session_state.webcam_stop_retries = retries + 1
             log.warning("streamlit-webrtc's stop raced itself (%s); running the page again", exc)
+            if (stopped := st.session_state.get("emotions")) is not None:
+                forget_stopped_stream(stopped, stopped=True)
             st.rerun()
             return
         st.session_state.pop("webcam_stop_retries", None)
+
+    def current() -> bool:  # the streamlit-webrtc pattern: poll while the video plays (and this run is the last)
+        return st.session_state.get("webcam_run") == run
+
     with panel:
         status = st.empty()
         chart = st.empty()
@@ -93,7 +99,18 @@ def live_video(model_dir: Path) -> None:
             st.session_state.pop("webcam_last", None)
             st.session_state.pop("webcam_since", None)
             drain(results)
-            status.info("Press START to begin. The emotion of the largest face and the frame rate appear here.")
+            if not ctx.state.signalling:
+                if "phase" in reconnect:  # the page restarts a stalled START: between its stop and its start
+                    status.info("Restarting the video connection…")
+                else:
+                    status.info("Press START to begin. The emotion of the largest face and the frame rate appear here.")
+                return
+            status.info("Connecting to the camera…")
+            outcome = stalled_start(reconnect, pending_offer("emotions"), current)
+            if outcome == "failed":
+                status.warning("The video connection does not start. Press STOP, then START, or reload the page.")
+            elif outcome:
+                st.rerun()
             return
         # The stream began when the page first saw it playing; a result from before is a stopped stream's, which
         # its video thread can still queue after the drain above.
@@ -104,14 +121,12 @@ def live_video(model_dir: Path) -> None:
         ):  # a rerun while playing: keep the last result on screen, not a blank panel
             show_result(status, chart, shown)
 
-        def current() -> bool:  # the streamlit-webrtc pattern: poll the queue while the video plays
-            return ctx.state.playing and st.session_state.get("webcam_run") == run
-
         def show(item: dict) -> None:  # drawn first: a run told to stop stops there, before keeping the item
             show_result(status, chart, item)
             st.session_state.webcam_last = item
 
-        follow_results(results, since, current, show, lambda: status.info("Waiting for video…"))
+        follow_results(results, since, lambda: ctx.state.playing and current(), show,
+                       lambda: status.info("Waiting for video…"))  # fmt: skip
 
 
 def drain(results: queue.Queue) -> None:
@@ -147,15 +162,6 @@ def how_it_reads(detector: EmotionDetector) -> str:
     return f"Runs on {detector.backend}; calibrated on validation ({adjusted}); below {cal.threshold:.0%}: unsure."
 
 
-def show_upload(model_dir: Path, data: bytes | None, name: str) -> None:
-    if data is None:
-        return
-    try:
-        show_faces(model_dir, to_rgb_array(open_image(data, name=name)))
-    except ImageLoadError as exc:
-        st.error(str(exc))
-
-
 def main() -> None:
     st.title("Live emotions")
     models = emotion_models()
@@ -179,13 +185,9 @@ def main() -> None:
     with live:
         live_video(model_dir)
     with snapshot:
-        shot = st.camera_input("Take a picture", key="webcam_snapshot")
-        show_upload(model_dir, shot.getvalue() if shot else None, "snapshot")
+        snapshot_tab(model_dir)
     with photo:
-        upload = st.file_uploader(
-            "A photo with faces (JPEG, PNG or WebP, any size)", type=["jpg", "jpeg", "png", "webp"], key="webcam_photo"
-        )
-        show_upload(model_dir, upload.getvalue() if upload else None, upload.name if upload else "upload")
+        photo_tab(model_dir)
 
 
 if __name__ == "__main__":

@@ -78,3 +78,18 @@ def app_page(tmp_path: Path, path: str, heading: str, env: dict[str, str] | None
             yield page
         finally:
             browser.close()
+
+
+def assert_no_exception(page: Any, after: str = "") -> None:
+    """No Streamlit exception box and no traceback on the page (its iframes included); call it after each
+    interaction, not only after navigating. `after` names the interaction in the failure's message."""
+    boxes = page.locator('[data-testid="stException"]')
+    shown = [boxes.nth(i).inner_text()[:400] for i in range(boxes.count())]
+    texts = [page.locator("body").inner_text()]
+    for frame in page.frames[1:]:
+        try:
+            texts.append(frame.locator("body").inner_text(timeout=2_000))
+        except Exception:  # a component's frame that is gone or not loaded: nothing of it shows
+            continue
+    shown += [text[max(0, text.find("Traceback") - 200) :][:600] for text in texts if "Traceback" in text]
+    assert not shown, f"exception on the page{' after ' + after if after else ''}: {shown}"

@@ -1,17 +1,25 @@
 """End to end in a real browser: headless Chromium with a fake camera playing a real face, the app on a free
 loopback port, START clicked in the component's iframe, annotated frames back in the <video> element."""
 
+import contextlib
+import io
+import re
 import shutil
+import subprocess
+import sys
 import time
 
 import pytest
 
-from tests.browser import BROWSER_ARGS, CHROMIUM, serve_app
-from tests.fake_camera import write_y4m
+from tests.browser import BROWSER_ARGS, CHROMIUM, assert_no_exception, serve_app
+from tests.fake_camera import face_frame, write_y4m
 
 pytestmark = pytest.mark.e2e
 COMPONENT = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
-CYCLES = 4  # START/STOP cycles: streamlit-webrtc 0.72.1+ dropped about one START in ten
+# START/STOP cycles in a row, each with one START click: streamlit-webrtc 0.72.1+ dropped about one START in ten,
+# and 0.72.0 stalled about one in five (a stopped stream's SDP answer kept, see ui/live_video.py)
+CYCLES = 20
+LABEL_WITHIN = 10_000  # ms from a START click to a labelled frame: the behaviour asked for, with a CPU-bound neighbour
 CAMERA_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 # The returned <video>'s current frame: its pixels of the drawn box colours after video compression, green
 # (sure) or orange (unsure), and of the Grad-CAM overlay's heat colours (inferno's purples and magentas, which
@@ -88,90 +96,263 @@ def poll_video(page, done, seconds: float = 15) -> tuple[dict, list[dict]]:
         time.sleep(0.3)
 
 
-def start_and_wait_for_faces(page, attempts: int = 3) -> int:
-    """Click START (retrying a bounded number of times if WebRTC set-up stalls); returns the clicks needed."""
-    iframe = page.frame_locator(COMPONENT)
-    for attempt in range(1, attempts + 1):
-        iframe.get_by_role("button", name="START").click(timeout=60_000)
-        try:
-            page.wait_for_function(
-                "() => [...document.querySelectorAll('h3')].some(h => / · \\d+%|no face found/.test(h.innerText))",
-                timeout=25_000,
-            )
-            return attempt
-        except Exception:
-            iframe.get_by_role("button", name="STOP").click(timeout=10_000)
-            iframe.get_by_role("button", name="START").wait_for(timeout=20_000)
-    raise AssertionError(f"no processed frame after {attempts} START clicks")
+def launch(p, video_file):
+    """Headless Chromium whose fake camera plays `video_file`, the camera allowed without asking."""
+    args = BROWSER_ARGS + CAMERA_ARGS + [f"--use-file-for-fake-video-capture={video_file}"]
+    return p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+
+
+@contextlib.contextmanager
+def busy_cpu(seconds: float = 900):
+    """A CPU-bound process beside the app (one core's worth, ends by itself after `seconds`), killed at the end."""
+    loop = f"import time\nend = time.time() + {seconds}\nwhile time.time() < end:\n    pass\n"
+    proc = subprocess.Popen([sys.executable, "-c", loop])
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def diagnosis(page, server_log) -> str:
+    frames = []
+    for frame in component_frames(page):
+        with contextlib.suppress(Exception):
+            frames.append(frame.evaluate(FRAME_STATE))
+    status = [h.inner_text()[:60] for h in page.locator('h3, [data-testid="stAlert"]').all()]
+    return f"component: {frames}; status: {status}; server log ends: {server_log.read_text()[-800:]!r}"
+
+
+def start(page, cycle: int, server_log, within: int = LABEL_WITHIN) -> float:
+    """One START click, then a labelled frame ("<emotion> · NN%" and the frame rate) within `within` ms; the page
+    restarts a stalled START by itself, so the test never clicks STOP and START again to get one. Returns the
+    seconds it took (reported, not asserted)."""
+    page.frame_locator(COMPONENT).get_by_role("button", name="START").click(timeout=60_000)
+    clicked = time.time()
+    try:
+        # The first processed frames may be the camera's start-up frames, with no face in them yet. The emotion and
+        # the frame rate are read from one snapshot of the page, not two queries a rerun apart.
+        page.wait_for_function(FACE_AND_RATE_SHOWN, timeout=within)
+    except Exception as exc:
+        raise AssertionError(f"cycle {cycle}: no labelled frame {within / 1000:.0f} s after START "
+                             f"({type(exc).__name__}); {diagnosis(page, server_log)}") from None  # fmt: skip
+    took = time.time() - clicked
+    assert_no_exception(page, f"START in cycle {cycle}")
+    return took
 
 
 def stop(page, cycle: int, server_log) -> None:
     """STOP, and wait until the component and then the page have taken it in: until the script reruns, the
-    last cycle's emotion is still on the page, and the next START would be taken as answered by it (a dropped
-    START then goes unretried)."""
+    last cycle's emotion is still on the page, and the next START would be taken as answered by it."""
     component = page.frame_locator(COMPONENT)
     steps = [
         ("STOP clicked", lambda: component.get_by_role("button", name="STOP").click(timeout=20_000)),
         ("START shown again", lambda: component.get_by_role("button", name="START").wait_for(timeout=20_000)),
+        ("'Press START' on the page", lambda: page.get_by_text("Press START to begin").wait_for(timeout=20_000)),
     ]
     for name, step in steps:
         try:
             step()
         except Exception as exc:
-            frames = [f.evaluate(FRAME_STATE) for f in component_frames(page)]
-            status = [h.inner_text()[:60] for h in page.locator('h3, [data-testid="stAlert"]').all()]
-            log = server_log.read_text()[-600:]
-            raise AssertionError(f"cycle {cycle}: no {name} in 20 s ({type(exc).__name__}); component: {frames}; "
-                                 f"status: {status}; server log ends: {log!r}") from None  # fmt: skip
-    # Then the page: once the script reruns it says 'Press START'. About 1 stop in 10 it has not rerun within
-    # 20 s (cause not found yet); the next START is then tried as before this wait existed.
-    try:
-        page.get_by_text("Press START to begin").wait_for(timeout=20_000)
-    except Exception:
-        print(f"cycle {cycle}: the page still showed the stopped stream's status after 20 s")
+            raise AssertionError(f"cycle {cycle}: no {name} in 20 s ({type(exc).__name__}); "
+                                 f"{diagnosis(page, server_log)}") from None  # fmt: skip
+    assert_no_exception(page, f"STOP in cycle {cycle}")
 
 
-def test_live_webcam_round_trip_in_chromium(app_server, tmp_path):
+def test_live_webcam_twenty_start_stop_cycles_beside_a_busy_cpu(app_server, tmp_path):
+    """20 START/STOP cycles in a row, a CPU-bound process beside the app: each START (one click) shows a labelled
+    frame within LABEL_WITHIN; the returned video carries the drawn box, and the Grad-CAM overlay in the last."""
     playwright = pytest.importorskip("playwright.sync_api")
     url, server_log = app_server
     video_file = write_y4m(tmp_path / "face.y4m")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=BROWSER_ARGS + CAMERA_ARGS + [f"--use-file-for-fake-video-capture={video_file}"],
-        )
+    with playwright.sync_playwright() as p, busy_cpu():
+        browser = launch(p, video_file)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{url}/webcam")
             page.wait_for_selector(COMPONENT, timeout=60_000)
-            clicks = []
+            assert_no_exception(page, "opening the page")
+            seconds = []
             for cycle in range(CYCLES):
                 overlay = cycle == CYCLES - 1  # the last cycle with the Grad-CAM overlay switched on
                 if overlay:
                     page.get_by_text("Show where it looks").click()
                     page.wait_for_timeout(2000)  # the rerun
-                clicks.append(start_and_wait_for_faces(page))
-                # The first processed frames may be the camera's start-up frames, with no face in them yet. The
-                # emotion and the frame rate are read from one snapshot of the page, not two queries a rerun apart.
-                page.wait_for_function(FACE_AND_RATE_SHOWN, timeout=20_000)
-                # The returned video carries the drawn box: the frames made the round trip.
-                state, seen = poll_video(page, lambda s: s["box"] >= 50)
-                assert state["box"] >= 50, f"cycle {cycle}: no box drawn in the returned video; polls: {seen}"
+                    assert_no_exception(page, "switching the overlay on")
+                seconds.append(round(start(page, cycle, server_log), 1))
+                if cycle in (0, CYCLES - 1):  # the returned video carries the drawn box: the frames made the trip
+                    state, seen = poll_video(page, lambda s: s["box"] >= 50)
+                    assert state["box"] >= 50, f"cycle {cycle}: no box drawn in the returned video; polls: {seen}"
                 if cycle == 0:
                     without = state["heat"]
+                    page.screenshot(path=str(tmp_path / "webcam.png"))
                 if overlay:
                     state, seen = poll_video(page, lambda s, base=without: s["heat"] >= base + 500)
                     assert state["heat"] >= without + 500, (
                         f"no Grad-CAM overlay ({without} heat pixels without it): {seen}"
                     )
                     page.screenshot(path=str(tmp_path / "webcam-gradcam.png"))
-                if cycle == 0:
-                    page.screenshot(path=str(tmp_path / "webcam.png"))
                 stop(page, cycle, server_log)
         finally:
             browser.close()
     assert (tmp_path / "webcam.png").stat().st_size > 10_000
     log = server_log.read_text()
     assert "resetting stale state" not in log, "streamlit-webrtc dropped a stream (see requirements.txt)"
-    print(f"START clicks per cycle: {clicks}")
+    assert "has not started" not in log, "a START stalled and the page had to restart it"
+    print(f"seconds from START to a labelled frame: {seconds}")
+
+
+def withhold_first_answer(page) -> dict:
+    """The app's websocket routed through the test: every message to the browser that carries the first SDP
+    answer (named by its ICE ufrag) is dropped, so the component never connects that START; unless it also tells
+    the component to stop (the page's restart)."""
+    seen: dict = {"ufrag": None, "dropped": 0}
+
+    def route(ws) -> None:
+        server = ws.connect_to_server()
+
+        def to_browser(message) -> None:
+            data = message if isinstance(message, bytes) else message.encode()
+            found = re.search(rb"a=ice-ufrag:([A-Za-z0-9+/]+)", data)
+            stopping = b'"desired_playing_state": false' in data
+            if found and b"answer" in data and seen["ufrag"] in (None, found.group(1)) and not stopping:
+                seen["ufrag"], seen["dropped"] = found.group(1), seen["dropped"] + 1
+                return
+            ws.send(message)
+
+        server.on_message(to_browser)
+
+    page.route_web_socket(re.compile(r".*/_stcore/stream"), route)
+    return seen
+
+
+def test_live_page_restarts_a_start_whose_answer_never_arrives(app_server, tmp_path):
+    """A START whose connection stalls (its SDP answer withheld): the page notices within 5 s, restarts it by
+    itself, and the video plays; the user's STOP and START buttons come back."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    url, server_log = app_server
+    video_file = write_y4m(tmp_path / "face.y4m")
+    with playwright.sync_playwright() as p:
+        browser = launch(p, video_file)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            withheld = withhold_first_answer(page)
+            page.goto(f"{url}/webcam")
+            page.wait_for_selector(COMPONENT, timeout=60_000)
+            # 5 s to notice, the stalled connection stopped, a new one started and connected
+            start(page, 0, server_log, within=30_000)
+            assert withheld["dropped"] >= 1, "the test withheld no answer"
+            assert "has not started in" in server_log.read_text(), "the page did not restart the START"
+            page.screenshot(path=str(tmp_path / "webcam-restarted.png"))
+            stop(page, 0, server_log)  # the buttons are the user's again
+            start(page, 1, server_log)
+            stop(page, 1, server_log)
+        finally:
+            browser.close()
+
+
+EXCEPTION = '[data-testid="stException"]'
+# each tab's result's download button, shown or in a hidden tab
+ANNOTATED_DOWNLOAD = '[data-testid="stDownloadButton"]:has-text("Download the annotated picture")'
+
+
+def settle(page) -> None:
+    """Until the script run that the last interaction started has finished (Streamlit's running sign gone)."""
+    page.wait_for_timeout(500)
+    page.locator('[data-testid^="stStatusWidgetRunning"]').first.wait_for(state="hidden", timeout=60_000)
+
+
+def open_webcam_tab(page, url: str, tab: str) -> None:
+    page.goto(f"{url}/webcam")
+    page.wait_for_selector(COMPONENT, timeout=60_000)
+    page.get_by_role("tab", name=tab).click()
+    assert_no_exception(page, f"opening the {tab} tab")
+
+
+def take_snapshot(page) -> None:
+    page.get_by_role("tab", name="Snapshot").click()
+    page.get_by_role("button", name="Take Photo").click(timeout=60_000)
+    page.locator('[data-testid="stTabPanel"]:visible').get_by_text("Face 1:").first.wait_for(timeout=60_000)
+    settle(page)
+    assert_no_exception(page, "taking a snapshot")
+
+
+def test_a_snapshot_and_a_photo_show_their_results_together(app_server, tmp_path):
+    """Snapshot, then a photo upload: each tab shows its picture, download button and chart (their elements
+    used to share ids: StreamlitDuplicateElementId, and the photo's result cut off)."""
+    import cv2
+
+    playwright = pytest.importorskip("playwright.sync_api")
+    url, _ = app_server
+    video_file = write_y4m(tmp_path / "face.y4m")
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), face_frame())
+    with playwright.sync_playwright() as p:
+        browser = launch(p, video_file)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            open_webcam_tab(page, url, "Snapshot")
+            take_snapshot(page)
+            page.get_by_role("tab", name="Photo").click()
+            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
+            panel = page.locator('[data-testid="stTabPanel"]:visible')
+            caption = panel.get_by_text("astronaut.png: 640 × 480 px, searched for faces")
+            caption.or_(page.locator(EXCEPTION)).first.wait_for(timeout=60_000)
+            settle(page)
+            assert_no_exception(page, "uploading a photo after a snapshot")
+            assert panel.get_by_text("Face 1:").count() == 1
+            assert panel.get_by_role("button", name="Download the annotated picture").count() == 1
+            assert panel.locator('[data-testid="stPlotlyChart"]').count() >= 1
+            assert page.locator(ANNOTATED_DOWNLOAD).count() == 2  # the other tab's too
+            panel.screenshot(path=str(tmp_path / "webcam-photo.png"))
+        finally:
+            browser.close()
+
+
+def fer_test_face(fer_dir, index: int = 0):
+    """A real FER-2013 test face (48 x 48 gray) as a PIL image, from the dataset's parquet file."""
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    table = pq.read_table(next((fer_dir / "data").glob("test-*.parquet")))
+    return Image.open(io.BytesIO(table.slice(index, 1).to_pylist()[0]["image"]["bytes"])).convert("L")
+
+
+def test_a_fer_test_face_is_read_as_one_face(app_server, tmp_path, fer_dir):
+    """A FER-2013 test face, as it is (48 px), enlarged to 240 px and padded into 480 px: the Photo tab reads each as
+    one face (chosen by itself), shows a label and no 'No face found'; then a snapshot shows beside it."""
+    from PIL import Image
+
+    playwright = pytest.importorskip("playwright.sync_api")
+    url, _ = app_server
+    face = fer_test_face(fer_dir)
+    padded = Image.new("L", (480, 480), 128)
+    padded.paste(face, (216, 216))
+    files = {"48": face, "240": face.resize((240, 240), Image.Resampling.BICUBIC), "480-padded": padded}
+    for name, picture in files.items():
+        picture.save(tmp_path / f"fer-{name}.png")
+    with playwright.sync_playwright() as p:
+        browser = launch(p, write_y4m(tmp_path / "face.y4m"))
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            open_webcam_tab(page, url, "Photo")
+            panel = page.locator('[data-testid="stTabPanel"]:visible')
+            for name, picture in files.items():
+                page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+                    str(tmp_path / f"fer-{name}.png")
+                )
+                # this upload's result (the caption names it), read as one face without being told
+                caption = panel.get_by_text(f"fer-{name}.png: {picture.width} × {picture.height} px, read as one face")
+                caption.or_(panel.get_by_text("No face found")).or_(page.locator(EXCEPTION)).first.wait_for(
+                    timeout=60_000
+                )
+                settle(page)
+                assert_no_exception(page, f"uploading the {name} FER face")
+                assert panel.get_by_text("No face found").count() == 0, name
+                assert panel.get_by_text(re.compile(r"^Face 1: (" + EMOTIONS + ")")).count() == 1, name
+                assert panel.get_by_role("radio", name="The picture is one face").is_checked(), name
+                panel.screenshot(path=str(tmp_path / f"webcam-fer-{name}.png"))
+            take_snapshot(page)  # the other order: a photo's result first, then a snapshot's
+            assert page.locator(ANNOTATED_DOWNLOAD).count() == 2  # the other tab's too
+        finally:
+            browser.close()

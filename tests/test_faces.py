@@ -191,3 +191,51 @@ def test_the_shipped_default_emotion_model(fer_dir):
     assert unseen["accuracy"] == pytest.approx(shipped[0].test.unseen.accuracy, abs=2.5 / 3301)
     faces = EmotionDetector(path).detect(skimage_data.astronaut(), order="rgb")
     assert max(faces, key=lambda f: f.box[2]).label == "happy"
+
+
+def test_a_picture_that_is_one_face_is_framed_without_its_padding(fer_dir):
+    """A FER-2013 test face as it is, enlarged, and padded onto larger canvases (gray, black, white, not square):
+    taken as one face, framed to the face itself; a photo with a face in a scene is not taken as one face."""
+    from core.inference.faces import looks_like_one_face, picture_content, whole_face_box
+
+    face = fer_face(fer_dir)
+    assert picture_content(face) == (0, 0, 48, 48) and whole_face_box(face) == (0, 0, 48, 48)
+    assert looks_like_one_face(face) and looks_like_one_face(np.asarray(Image.fromarray(face).resize((240, 240))))
+    for colour, size in [(128, (480, 480)), (0, (480, 480)), (255, (640, 480))]:
+        canvas = np.full(size[::-1], colour, np.uint8)
+        canvas[200:248, 300:348] = face
+        assert whole_face_box(canvas) == (300, 200, 48, 48), colour
+        assert looks_like_one_face(canvas), colour
+    wide = np.repeat(face, 2, axis=1)  # 96 x 48: the central square
+    assert whole_face_box(wide) == (24, 0, 48, 48) and not looks_like_one_face(wide)
+    assert not looks_like_one_face(to_gray_rgb(skimage_data.astronaut())) and not looks_like_one_face(
+        to_gray_rgb(face_frame()[..., ::-1])
+    )
+
+
+def test_a_one_face_picture_reads_as_its_face_does(detector, fer_dir):
+    """classify_face_image (predict --no-detect, the Live page's one-face mode): a padded face reads exactly as the
+    face alone, and the face alone as the training pipeline's crop."""
+    face = fer_face(fer_dir)
+    alone = detector.classify_face_image(np.repeat(face[..., None], 3, axis=2))
+    canvas = np.full((480, 480), 128, np.uint8)
+    canvas[216:264, 216:264] = face
+    padded = detector.classify_face_image(Image.fromarray(canvas))
+    assert alone.box == (0, 0, 48, 48) and padded.box == (216, 216, 48, 48)
+    assert padded.probabilities == pytest.approx(alone.probabilities, abs=1e-6)
+    assert alone.probabilities == pytest.approx(dict(zip(detector.classes, detector.classify([face])[0])), abs=1e-6)
+
+
+def fer_face(fer_dir, index: int = 0) -> np.ndarray:
+    """A real FER-2013 test face, 48 x 48 gray, from the dataset's parquet file."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(next((fer_dir / "data").glob("test-*.parquet")))
+    row = table.slice(index, 1).to_pylist()[0]
+    return np.asarray(Image.open(io.BytesIO(row["image"]["bytes"])).convert("L"))
+
+
+def to_gray_rgb(rgb: np.ndarray) -> np.ndarray:
+    from core.inference.faces import to_gray
+
+    return to_gray(np.ascontiguousarray(rgb), "rgb")

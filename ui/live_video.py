@@ -2,6 +2,7 @@
 with the Grad-CAM overlay; results leave through a queue), the script's loop that follows those results, the
 overlay's construction and the ICE servers."""
 
+import hashlib
 import json
 import logging
 import os
@@ -84,9 +85,92 @@ def follow_results(
         show(item)
 
 
+# A START the component has not connected after this long (more after each restart) is restarted by the page.
+STALL_AFTER = 5.0
+MAX_RESTARTS = 3
+
+
+def forget_stopped_stream(ctx, stopped: bool = False) -> bool:
+    """Clears what streamlit-webrtc 0.72.0 keeps of a stream that has already stopped; True when it did.
+
+    The context holds its worker by weak reference and clears the stream's SDP answer only when its own stop
+    branch finds that worker. A browser STOP closes the connection, and the worker's ICE handler then stops the
+    worker itself, often before the script's next run; once garbage-collected, that run finds no worker, skips
+    the reset, and the old answer stays marked as sent. The next START's answer is then never sent, and the
+    browser waits for it for ever ("Connection is taking longer than expected"). Upstream resets a stale answer
+    without a worker since 0.74.1, beside changes this project cannot take yet (requirements.txt). A worker whose
+    connection is closed while the browser offers a new one (a STOP and START faster than a run) is let go too,
+    and so is one whose stop() raised (`stopped`: the other thread in stop() finishes it)."""
+    worker = ctx._get_worker()
+    closed = worker is not None and ctx.state.signalling and worker.pc.connectionState == "closed"
+    if worker is not None and not closed and not stopped:
+        return False
+    if worker is None and ctx._sdp_answer_json is None and not ctx._is_sdp_answer_sent:
+        return False
+    ctx._set_worker(None)
+    ctx._sdp_answer_json = None
+    ctx._is_sdp_answer_sent = False
+    return True
+
+
+def desired_playing(reconnect: dict, state) -> bool | None:
+    """The component's desired_playing_state for this run: None (the user's START and STOP buttons) unless the
+    page is restarting a stalled START (`reconnect["phase"]`, set by `stalled_start`): then False until the
+    stalled connection is down, True until the new one plays. A restarted START that ends without connecting
+    (the browser's error shows in the component) hands the buttons back."""
+    if state is not None and state.playing:
+        reconnect.clear()  # connected: nothing to restart, no restart counted against the next START
+        return None
+    idle = state is None or not state.signalling
+    phase = reconnect.get("phase")
+    if phase is None and idle or phase == "start" and idle and reconnect.get("started"):
+        reconnect.clear()
+        return None
+    if phase == "stop" and idle:
+        reconnect["phase"] = phase = "start"
+    if phase == "start" and not idle:
+        reconnect["started"] = True
+    return {"stop": False, "start": True}.get(phase)
+
+
+def stalled_start(reconnect: dict, offer: str, current: Callable[[], bool], step: float = 0.25) -> str | None:
+    """The script's side of a START that is signalling (offered, not connected): waits while this run is
+    `current()` (the component's every report starts a newer run). "restart" (rerun the page: a restart is
+    requested, see desired_playing) once this offer has been pending STALL_AFTER s, twice that after one
+    restart, ...; "failed" when MAX_RESTARTS did not help (the user's buttons are back); None otherwise."""
+    if reconnect.get("failed") == offer:
+        return "failed"
+    if reconnect.get("offer") != offer:
+        reconnect.update(offer=offer, since=time.time())
+    tries = reconnect.get("tries", 0)
+    while current():
+        waited = time.time() - reconnect["since"]
+        if waited < STALL_AFTER * (1 + tries):
+            time.sleep(step)
+            continue
+        log.warning("the video connection has not started in %.0f s (after %d restarts)", waited, tries)
+        reconnect.pop("started", None)
+        if tries >= MAX_RESTARTS:
+            reconnect.pop("phase", None)
+            reconnect["failed"] = offer
+        else:
+            reconnect.update(phase="stop", tries=tries + 1, offer=None)
+        return "restart"
+    return None
+
+
+def pending_offer(key: str) -> str:
+    """A digest of the SDP offer the component `key` is signalling with ('' for none): one START's identity."""
+    from streamlit_webrtc.component import generate_frontend_component_key
+
+    offer = (st.session_state.get(generate_frontend_component_key(key)) or {}).get("sdpOffer") or {}
+    return hashlib.sha1(str(offer.get("sdp", "")).encode()).hexdigest() if offer else ""
+
+
 def stop_raced(exc: AttributeError) -> bool:
-    """streamlit-webrtc 0.72.0: a STOP after a START that never connected can run two stop() calls at once, and
-    one finds an attribute the other has just set to None (`_polling_thread`, `_process_offer_thread`, ...)."""
+    """streamlit-webrtc 0.72.0: after a STOP, the script's stop() of the worker and the worker's own (its ICE
+    connection closed) can run at once, and one finds an attribute the other has just set to None
+    (`_polling_thread`, `_process_offer_thread`, ...); upstream made them safe in 0.72.2."""
     frames = traceback.extract_tb(exc.__traceback__)
     return (
         str(exc).startswith("'NoneType' object has no attribute")

@@ -17,13 +17,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..data.images import prepare_image
+from ..data.images import prepare_image, to_grayscale_array
 from ..data.tasks import batch_transform
 from ..errors import CheckpointError
 from ..runs.checkpoint import load_checkpoint
 from ..runs.record import RunRecord
 from .calibration import Calibration
-from .faces import Box, BoxFollower, FaceFinder, FaceTracker, face_crop, to_gray
+from .faces import Box, BoxFollower, FaceFinder, FaceTracker, face_crop, to_gray, whole_face_box
 from .modes import inference_mode
 from .onnx_runtime import onnx_forward
 from .runtime import predict_logits
@@ -184,10 +184,12 @@ class EmotionDetector:
         boxes, probs = self.crops_and_probabilities(gray, self.locate(gray))
         return [self._face(b, p, tid) for b, (tid, p) in zip(boxes, self.tracker.update(boxes, probs))]
 
-    def classify_face_image(self, image: Image.Image) -> Face:
-        """An image that is already a cropped face (--no-detect)."""
-        gray = np.asarray(image.convert("L"))
-        return self._face((0, 0, gray.shape[1], gray.shape[0]), self.classify([gray])[0])
+    def classify_face_image(self, image: Image.Image | np.ndarray, order: str = "rgb") -> Face:
+        """A picture that is one face (`predict --no-detect`, the Live page's "one face"), no detection: framed
+        as FER-2013 frames its faces (core.inference.faces.whole_face_box: padding trimmed, central square)."""
+        gray = to_grayscale_array(image) if isinstance(image, Image.Image) else to_gray(image, order)
+        x, y, w, h = box = whole_face_box(gray)
+        return self._face(box, self.classify([gray[y : y + h, x : x + w]])[0])
 
 
 BOX_COLOUR = (0, 255, 0)  # BGR; the e2e test looks for this colour in the returned video

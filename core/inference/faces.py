@@ -120,6 +120,42 @@ def face_crop(gray: np.ndarray, box: Box, margin: float, shift_y: float) -> tupl
     return square, gray[y : y + h, x : x + w]
 
 
+# A picture whose content (its padding trimmed) is at most this many pixels on a side and about square is taken
+# as one face, not searched for faces: the cascade cannot find a face that fills a small picture (FER-2013's 48 px
+# faces, or those enlarged a few times), and such pictures are faces far more often than scenes.
+ONE_FACE_MAX_SIDE = 256
+
+
+def picture_content(gray: np.ndarray, tolerance: int = 12, min_trim: float = 0.5) -> Box:
+    """The picture without its padding: the box of the pixels that differ by more than `tolerance` grey levels
+    from the border's median colour, when that box leaves out `min_trim` of the width or height or more (a
+    picture padded onto a larger canvas); the whole picture otherwise (a face's own dark corners stay)."""
+    h, w = gray.shape
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    differs = np.abs(gray.astype(np.int16) - int(np.median(border))) > tolerance
+    rows, cols = np.flatnonzero(differs.any(axis=1)), np.flatnonzero(differs.any(axis=0))
+    if rows.size == 0 or cols.size == 0:
+        return 0, 0, w, h
+    top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    if bottom - top > (1 - min_trim) * h and right - left > (1 - min_trim) * w:
+        return 0, 0, w, h
+    return left, top, right - left, bottom - top
+
+
+def whole_face_box(gray: np.ndarray) -> Box:
+    """The square that frames a picture which is one face as FER-2013 frames its faces (the face filling a
+    square): the central square of the picture's content (`picture_content`: its padding trimmed)."""
+    x, y, w, h = picture_content(gray)
+    side = min(w, h)
+    return x + (w - side) // 2, y + (h - side) // 2, side, side
+
+
+def looks_like_one_face(gray: np.ndarray, max_side: int = ONE_FACE_MAX_SIDE, squareness: float = 0.9) -> bool:
+    """Whether a picture is better read as one face than searched for faces: its content is small and square."""
+    _, _, w, h = picture_content(gray)
+    return max(w, h) <= max_side and min(w, h) >= squareness * max(w, h)
+
+
 def iou(a: Box, b: Box) -> float:
     ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
     iw = max(0, min(ax2, bx2) - max(a[0], b[0]))
