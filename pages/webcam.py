@@ -13,7 +13,7 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from core.errors import CheckpointError
-from core.inference.emotions import EmotionDetector
+from core.inference.emotions import reading
 from core.study.plots import probability_bars
 from ui.common import emotion_detector, emotion_models, model_card_panel
 from ui.emotion_photos import photo_tab, snapshot_tab
@@ -22,6 +22,7 @@ from ui.live_video import (
     face_cam,
     follow_results,
     forget_stopped_stream,
+    how_it_reads,
     make_frame_callback,
     pending_offer,
     rtc_configuration,
@@ -138,28 +139,19 @@ def drain(results: queue.Queue) -> None:
 
 
 def show_result(status, chart, item: dict) -> None:
-    """One processed frame's result: the largest face's emotion, the frame rate (over the last 2 s) and bars."""
+    """One processed frame's result: the largest face's emotion (what ten people would say, for a model trained
+    on their votes), the frame rate (over the last 2 s) and bars."""
     fps, faces = item["fps"], item["faces"]
     if not faces:
         status.markdown(f"### no face found\n{fps:.1f} frames/s · {item['ms']:.0f} ms per frame")
         return
-    face = faces[0]
-    unsure = " (unsure)" if face["low_confidence"] else ""
+    face, people = faces[0], st.session_state.webcam_detector.people
     status.markdown(
-        f"### {face['label']} · {face['confidence']:.0%}{unsure}\n"
+        f"### {reading(face, people)}\n"
         f"{len(faces)} face{'s' if len(faces) > 1 else ''} · {fps:.1f} frames/s · {item['ms']:.0f} ms per frame"
     )
-    chart.plotly_chart(probability_bars(face["probabilities"], height=260), width="stretch", key=f"live-{item['time']}")
-
-
-def how_it_reads(detector: EmotionDetector) -> str:
-    cal = detector.calibration
-    if cal is None:
-        return f"Runs on {detector.backend}; not calibrated (`python -m core calibrate RUN`)."
-    flip = ", averaged with the mirror image" if cal.flip else ""
-    prior = f"class-prior adjusted (tau {cal.tau:.2f}), " if cal.tau > 0 else ""
-    adjusted = f"{prior}temperature {cal.temperature:.2f}{flip}"
-    return f"Runs on {detector.backend}; calibrated on validation ({adjusted}); below {cal.threshold:.0%}: unsure."
+    bars = probability_bars(face["probabilities"], height=260, people=people)
+    chart.plotly_chart(bars, width="stretch", key=f"live-{item['time']}")
 
 
 def main() -> None:
@@ -172,7 +164,10 @@ def main() -> None:
         )
         st.stop()
     label = st.selectbox(
-        "Model", list(models), key="webcam_model_choice", help="The best model by validation accuracy is the default."
+        "Model",
+        list(models),
+        key="webcam_model_choice",
+        help="The default agrees best with people (FER+ annotators) on validation.",
     )
     model_dir = models[label]
     try:

@@ -129,3 +129,14 @@ def test_a_start_that_does_not_connect_is_restarted_a_few_times_then_left_to_the
     assert stalled_start(reconnect, "offer-last", lambda: True) == "restart" and "phase" not in reconnect
     assert stalled_start(reconnect, "offer-last", lambda: True) == "failed"  # said at once on the next run
     assert desired_playing(reconnect, state()) is None and reconnect == {}  # the user's STOP: a fresh start
+
+
+def test_a_vote_trained_model_reads_as_what_ten_people_would_say():
+    from core.inference.emotions import Face, box_text, reading
+
+    happy = Face((0, 0, 10, 10), {"happy": 0.66, "neutral": 0.24, "sad": 0.10}, "happy", 0.66, False)
+    split = Face((0, 0, 10, 10), {"happy": 0.05, "neutral": 0.36, "sad": 0.34}, "neutral", 0.36, True)
+    assert reading(happy, people=True) == "≈ 7 of 10 people would say happy"
+    assert reading(split.to_dict(), people=True) == "people would disagree: ≈ 4 of 10 neutral, ≈ 3 of 10 sad"
+    assert reading(happy, people=False) == "happy · 66%" and reading(split, people=False) == "neutral · 36% (unsure)"
+    assert box_text(split, people=True) == "people would disagree" and box_text(happy, True) == "happy: ~7 of 10"

@@ -11,7 +11,7 @@ import streamlit as st
 
 from core.data.images import open_image, to_rgb_array
 from core.errors import ImageLoadError
-from core.inference.emotions import Face, draw_faces
+from core.inference.emotions import Face, draw_faces, reading
 from core.inference.faces import looks_like_one_face, to_gray
 from core.study.plots import probability_bars
 from ui.common import emotion_detector, png_bytes
@@ -39,7 +39,7 @@ def show_faces(model_dir: Path, image_rgb: np.ndarray, key: str, name: str, one_
     else:
         faces = detector.detect(image_rgb, order="rgb")
     picture, drawn = enlarged(image_rgb, faces)
-    annotated = draw_faces(picture, drawn, order="rgb")
+    annotated = draw_faces(picture, drawn, order="rgb", people=detector.people)
     how = "read as one face" if one_face else "searched for faces"
     caption = f"{name}: {image_rgb.shape[1]} × {image_rgb.shape[0]} px, {how}"
     st.image(annotated, caption=caption, width="stretch" if annotated.shape[1] >= 640 else "content")
@@ -51,8 +51,8 @@ def show_faces(model_dir: Path, image_rgb: np.ndarray, key: str, name: str, one_
             + (f" If the picture is one face, choose *{ONE_FACE}*." if key == "photo" else "")
         )
     for i, face in enumerate(faces, 1):
-        st.markdown(f"**Face {i}: {face.label}** ({face.confidence:.0%}{', unsure' if face.low_confidence else ''})")
-        chart = probability_bars(face.probabilities, height=220)
+        st.markdown(f"**Face {i}: {reading(face, detector.people)}**")
+        chart = probability_bars(face.probabilities, height=220, people=detector.people)
         st.plotly_chart(chart, width="stretch", key=f"webcam-{key}-face-{i}")
 
 

@@ -39,7 +39,8 @@ def make_frame_callback(
         faces = detector.process(image)
         now = time.time()
         cam = overlay.get("cam")
-        annotated = draw_faces(image if cam is None else cam.on_frame(image, faces, detector.prepare, now), faces)
+        annotated = draw_faces(image if cam is None else cam.on_frame(image, faces, detector.prepare, now), faces,
+                               people=detector.people)  # fmt: skip
         durations.append((time.perf_counter() - start) * 1000)
         stamps.append(now)
         while now - stamps[0] > 2.0:
@@ -203,3 +204,17 @@ def rtc_configuration() -> dict:
             st.warning(f"WEBRTC_ICE_SERVERS is not valid JSON ({exc.msg}); connecting without ICE servers.")
             servers = []
     return {"iceServers": servers if isinstance(servers, list) else []}
+
+
+def how_it_reads(detector: EmotionDetector) -> str:
+    cal = detector.calibration
+    if cal is None:
+        return f"Runs on {detector.backend}; not calibrated (`python -m core calibrate RUN`)."
+    flip = ", averaged with the mirror image" if cal.flip else ""
+    prior = f"class-prior adjusted (tau {cal.tau:.2f}), " if cal.tau > 0 else ""
+    adjusted = f"{prior}temperature {cal.temperature:.2f}{flip}"
+    if cal.disagreement:
+        return (f"Trained on what ten people said of each face (FER+ votes): the bars are the votes of ten people "
+                f"it expects. Runs on {detector.backend}; calibrated on validation ({adjusted}); below "
+                f"{cal.threshold:.0%} for the top emotion: people would disagree.")  # fmt: skip
+    return f"Runs on {detector.backend}; calibrated on validation ({adjusted}); below {cal.threshold:.0%}: unsure."

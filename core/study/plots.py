@@ -50,14 +50,17 @@ def displacement_heatmap(perm: np.ndarray, size: int = 28) -> go.Figure:
     return fig
 
 
-def probability_bars(probabilities: dict[str, float], height: int = 300) -> go.Figure:
+def probability_bars(probabilities: dict[str, float], height: int = 300, people: bool = False) -> go.Figure:
+    """One bar per class. With `people` (a model trained on the FER+ votes) the bars are the expected votes of ten
+    annotators ('≈ 7'), not probabilities."""
     names, values = list(probabilities), list(probabilities.values())
     best = int(np.argmax(values))
     colours = ["#d62728" if i == best else "#7f7f7f" for i in range(len(values))]
-    fig = go.Figure(
-        go.Bar(x=names, y=values, marker_color=colours, text=[f"{v:.0%}" for v in values], textposition="outside")
-    )
-    fig.update_layout(height=height, yaxis=dict(range=[0, 1.1], tickformat=".0%"), margin=dict(l=10, r=10, t=10, b=10))
+    shown = [v * 10 for v in values] if people else values
+    text = [f"≈ {int(v * 10 + 0.5)}" for v in values] if people else [f"{v:.0%}" for v in values]
+    fig = go.Figure(go.Bar(x=names, y=shown, marker_color=colours, text=text, textposition="outside"))
+    axis = dict(range=[0, 11], title="of 10 people") if people else dict(range=[0, 1.1], tickformat=".0%")
+    fig.update_layout(height=height, yaxis=axis, margin=dict(l=10, r=10, t=10, b=10))
     return fig
 
 
