@@ -431,6 +431,11 @@ def _evaluate_in_frames(args: argparse.Namespace, split: Any) -> int:
           f"{result['crop_only_accuracy_detected']:.2%} (the found ones)")  # fmt: skip
     print(f"  in-frame accuracy  {result['in_frame_accuracy_detected']:.2%} (the found ones): gap "
           f"{result['gap_points']:.1f} points")  # fmt: skip
+    consensus = result.get("ferplus")
+    if consensus and consensus["in_frame_majority_accuracy_detected"] is not None:
+        print(f"  FER+ majority (the {consensus['n']:,} faces with a plurality): crop-only "
+              f"{consensus['crop_only_majority_accuracy_detected']:.2%}, in frames "
+              f"{consensus['in_frame_majority_accuracy_detected']:.2%} (the found ones)")  # fmt: skip
     print(f"  framing: FER face side / cascade box {framing['fer_side_over_box']:.3f} (crop margin "
           f"{framing['margin']}), centre offset {framing['fer_centre_dx_over_box']:+.3f}, "
           f"{framing['fer_centre_dy_over_box']:+.3f} of the box")  # fmt: skip

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..data.ferplus import COLUMNS, MANIFEST_FILE, VOTES_FILE
+from ..data.ferplus import COLUMNS, MANIFEST_FILE, VOTES_FILE, plurality
 from ..data.sources import ImageSplit
 from ..inference.emotions import FRAMING, EmotionDetector, prepare_face
 from ..inference.faces import Box, FaceFinder, face_crop, iou
@@ -89,6 +89,19 @@ def in_frame_evaluation(detector: EmotionDetector, split: ImageSplit, n: int | N
     }
     if result["in_frame_accuracy_detected"] is not None:
         result["gap_points"] = 100 * (result["crop_only_accuracy_detected"] - result["in_frame_accuracy_detected"])
+    if split.votes is not None:  # the same predictions against the ten FER+ annotators' plurality
+        winners, has = plurality(split.votes[:count].numpy())
+
+        def agree(pred: np.ndarray, mask: np.ndarray) -> float | None:
+            keep = mask & has
+            return float(winners[keep, pred[keep]].mean()) if keep.any() else None
+
+        result["ferplus"] = {
+            "n": int(has.sum()),
+            "crop_only_majority_accuracy": agree(crop_pred, np.ones(count, dtype=bool)),
+            "crop_only_majority_accuracy_detected": agree(crop_pred, hit),
+            "in_frame_majority_accuracy_detected": agree(np.maximum(in_frame, 0), hit),
+        }
     return result
 
 
