@@ -255,9 +255,33 @@ def explanations_section(root: Path) -> str:
 BEYOND_DIR = "beyond"  # checkpoints/beyond/<task>/<run>: models with their own recipes, not the study's
 
 
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def portable(value: str) -> str:
+    """A path as a command anyone can rerun shows it: relative to the project where it lies in it or beside it
+    (../shared), else a placeholder: DIR_FRAMED for a framed-faces source (`framed-faces --out DIR` makes one),
+    DIR_RUN for a run folder, DIR otherwise. Comma-separated lists (`--teachers`) are handled item by item."""
+    if "," in value:
+        return ",".join(portable(part) for part in value.split(","))
+    path = Path(value)
+    if not path.is_absolute():
+        return value
+    for base, shown in ((PROJECT, ""), (PROJECT.parent / "shared", "../shared/")):
+        if path.is_relative_to(base):
+            return shown + str(path.relative_to(base))
+    if "framed" in path.name:
+        return "DIR_FRAMED"
+    return "DIR_RUN" if (path / "meta.json").is_file() or "levers" in path.parts or "runs" in path.parts else "DIR"
+
+
+def portable_args(args: list[str]) -> list[str]:
+    return [portable(a) if a.startswith(("/", "~")) or "," in a else a for a in args]
+
+
 def training_command(run: RunRecord) -> str:
     c = run.config
-    return f"python -m core train {c.task} {' '.join(c.to_args(always=('model', 'epochs')))}"
+    return f"python -m core train {c.task} {' '.join(portable_args(c.to_args(always=('model', 'epochs'))))}"
 
 
 def beyond_section(root: Path) -> str:
@@ -303,8 +327,8 @@ def beyond_section(root: Path) -> str:
         "calibrate RUN`).",
     ]
     if any("framed" in (r.config.data or "") for r in runs):
-        lines[-1] += (" A `--data` folder named *framed* is the one `python -m core framed-faces --data "
-                      "../shared/data/fer --out DIR` writes (see *Live emotions*).")  # fmt: skip
+        lines[-1] += (" `DIR_FRAMED` is the folder `python -m core framed-faces --data ../shared/data/fer --out "
+                      "DIR_FRAMED` writes (see *Live emotions*); `DIR_RUN`, a run folder of your own.")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -321,7 +345,7 @@ def recipe_change(run: RunRecord, base: RunRecord) -> list[str]:
         part
         for flag in FLAGS
         if flag.field not in UNCHANGED and getattr(ours, flag.field) != getattr(theirs, flag.field)
-        for part in (flag.spell(getattr(ours, flag.field), ours.task) or [f"(no {flag.flag})"])
+        for part in portable_args(flag.spell(getattr(ours, flag.field), ours.task) or [f"(no {flag.flag})"])
     ]
 
 
