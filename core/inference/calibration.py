@@ -101,19 +101,17 @@ def people_split(votes: np.ndarray) -> np.ndarray:
     return emotions.max(1) < 0.5 * np.maximum(total, 1)
 
 
-def disagreement_threshold(probs: np.ndarray, split: np.ndarray, grid: int = 40) -> float:
-    """The predicted top share below which a face is called one people split on: the threshold that best separates
-    the validation faces with split annotators from the others (balanced accuracy: both kinds count alike)."""
+def disagreement_threshold(probs: np.ndarray, split: np.ndarray, bins: int = 20) -> float:
+    """The predicted top share below which validation faces were mostly ones the annotators split on: bins of the
+    top share are read from the top down, and the first (of at least 10 faces) in which at least half the faces
+    split ends the search; its upper edge is the threshold (0: no such bin, nothing is called a disagreement)."""
     top = probs.max(1)
-    best, chosen = -1.0, 0.0
-    for t in np.linspace(0.2, 0.9, grid + 1):
-        flagged = top < t
-        score = 0.5 * (flagged[split].mean() if split.any() else 0) + 0.5 * (
-            (~flagged)[~split].mean() if (~split).any() else 0
-        )
-        if score > best:
-            best, chosen = float(score), float(round(t, 4))
-    return chosen
+    edges = np.linspace(0, 1, bins + 1)
+    for low, high in reversed(list(zip(edges[:-1], edges[1:]))):
+        inside = (top > low) & (top <= high)
+        if inside.sum() >= 10 and split[inside].mean() >= 0.5:
+            return float(round(high, 4))
+    return 0.0
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
