@@ -471,6 +471,8 @@ def _record_tta(checkpoint: str, record: RunRecord, split: str, method: str, met
     from .runs.checkpoint import write_record
 
     figures = {k: metrics[k] for k in ("n", "accuracy", "ci_low", "ci_high", "macro_f1", "source")}
+    if metrics.get("ferplus"):  # the same views against the ten FER+ annotators
+        figures["ferplus"] = {k: v for k, v in metrics["ferplus"].items() if k != "unseen"}
     stored = dict(record.test_time_augmentation or {})
     stored[split] = {**stored.get(split, {}), method: figures}
     record.test_time_augmentation = stored
