@@ -37,9 +37,16 @@ def test_overview(app):
     assert labels == [
         "CNN: original → permuted pixels",
         "MLP: original → permuted pixels",
-        "Best emotion model (FER-2013 test)",
+        "Webcam emotion model: agrees with people (test)",
     ]
     assert "mean of 3 seeds" in app.metric[0].delta
+    # the webcam default, trained on the FER+ votes, by its agreement with the ten annotators
+    from core.runs.index import webcam_default
+
+    default = webcam_default(ROOT / "checkpoints")
+    assert default is not None and default.config.labels == "ferplus-votes"
+    assert app.metric[2].value == f"{default.test.ferplus['majority_accuracy']:.1%}"
+    assert "vs FER-2013-label training" in app.metric[2].delta
 
 
 def test_samples_page_shows_original_and_permuted(app, notmnist_dir):
