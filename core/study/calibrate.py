@@ -12,7 +12,7 @@ from torch import nn
 from ..data.ferplus import distribution
 from ..data.sources import ImageSplit
 from ..data.transforms import BatchTransform
-from ..engine.metrics import classification_metrics
+from ..engine.metrics import classification_metrics, consensus_metrics
 from ..inference.calibration import (
     Calibration,
     disagreement_threshold,
@@ -97,6 +97,8 @@ def fit(
     if votes is not None:
         for name, split in logits.items():
             report[name]["disagreement"] = disagreement_report(calibration, _view(split, flip), votes[name])
+            calibrated = calibration.probabilities(_view(split, flip))
+            report[name]["ferplus_after"] = consensus_metrics(calibrated, votes[name])
     log.info("calibration: flip %s, tau %.2f, temperature %.3f, unsure below %.2f", flip, tau, temperature, threshold)
     return calibration, report
 
