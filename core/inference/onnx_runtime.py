@@ -43,7 +43,7 @@ class OnnxForward:
     def __init__(self, model: nn.Module, record: RunRecord, threads: int = 1):
         import onnxruntime as ort
 
-        path = _export_path(record)
+        self.path = path = _export_path(record)
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
             size = record.config.image_size
