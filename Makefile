@@ -6,7 +6,12 @@ VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 PORT ?= 8501
 
-.PHONY: setup run test test-fast lint format clean-cache
+# The Live page's on-device component (JavaScript from npm, exact versions in its lockfile), built when missing or
+# stale; without Node the page offers the server mode only.
+FRONTEND := ui/live_device/frontend
+FRONTEND_STAMP := $(FRONTEND)/dist/.built-$(shell cat $(FRONTEND)/package-lock.json $(FRONTEND)/build.mjs $(FRONTEND)/src/* 2>/dev/null | sha1sum | cut -c1-12)
+
+.PHONY: setup run test test-fast lint format clean-cache frontend
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -17,10 +22,18 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 setup: $(STAMP)
 
-run: $(STAMP)
+frontend: $(FRONTEND_STAMP)
+
+$(FRONTEND_STAMP):
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+		echo "building the on-device component ($(FRONTEND))…"; \
+		cd $(FRONTEND) && npm ci --no-audit --no-fund --loglevel=error && node build.mjs && touch $(notdir $@) && mv $(notdir $@) dist/; \
+	else echo "Node is not installed: the Live page offers the server (WebRTC) mode only"; fi
+
+run: $(STAMP) $(FRONTEND_STAMP)
 	$(VENV)/bin/python -m streamlit run streamlit_app.py --server.port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) $(FRONTEND_STAMP)
 	$(VENV)/bin/python -m pytest
 
 test-fast: $(STAMP)

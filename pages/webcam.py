@@ -29,6 +29,7 @@ from ui.live_video import (
     stalled_start,
     stop_raced,
 )
+from ui.on_device import ON_DEVICE, on_device_panel, where_to_read
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,11 @@ def main() -> None:
     model_card_panel(model_dir, "emotions")
     live, snapshot, photo = st.tabs(["Live video", "Snapshot", "Photo"])
     with live:
-        live_video(model_dir)
+        if where_to_read() == ON_DEVICE:  # the default where it is built (ui/on_device.py)
+            # keyed by the model: another model is a new component, which loads that model
+            on_device_panel(emotion_detector(model_dir), f"live_device-{label}")
+        else:
+            live_video(model_dir)
     with snapshot:
         snapshot_tab(model_dir)
     with photo:

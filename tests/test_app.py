@@ -251,6 +251,7 @@ def test_webcam_page_renders_with_a_model(app, tmp_path, emotion_checkpoint, mon
     shutil.copytree(emotion_checkpoint, tmp_path / "runs" / "fer-small")
     app.run()
     app.switch_page("pages/webcam.py")
+    app.session_state["webcam_where"] = SERVER_MODE
     app.run()
     assert not app.exception, app.exception
     assert any("fer-small" in o for o in app.selectbox(key="webcam_model_choice").options)
@@ -261,6 +262,38 @@ def test_webcam_page_renders_with_a_model(app, tmp_path, emotion_checkpoint, mon
     app.session_state["webcam_last"] = {"time": 0.0}
     app.run()
     assert stale.empty() and "webcam_last" not in app.session_state
+
+
+SERVER_MODE = "On the server (WebRTC)"
+
+
+def test_the_live_page_reads_on_the_device_by_default_and_on_the_server_where_it_cannot(app, tmp_path, monkeypatch):
+    """On this device is the default where the component is built; a browser without WebAssembly (the component
+    says so) and a server without the build (no Node) get the server's WebRTC mode, with the reason in one line."""
+    import ui.on_device
+
+    monkeypatch.setattr("streamlit_webrtc.component.get_this_session_info", lambda: None)
+    built = (ui.on_device.DIST / "bundle.js").is_file()
+    app.run()
+    app.switch_page("pages/webcam.py")
+    app.run()
+    assert not app.exception, app.exception
+    where = app.radio(key="webcam_where")
+    if built:
+        assert where.value == "On this device" and list(where.options) == ["On this device", SERVER_MODE]
+        assert not any("Press START" in i.value for i in app.info)  # no WebRTC component
+    # the component reported a browser without WebAssembly: the server mode, and why
+    app.session_state["webcam_on_device_unsupported"] = "This browser cannot run WebAssembly."
+    app.run()
+    assert not app.exception and app.radio(key="webcam_where").value == SERVER_MODE
+    assert list(app.radio(key="webcam_where").options) == [SERVER_MODE]
+    assert any("cannot run WebAssembly" in c.value for c in app.caption)
+    # a server where the component is not built
+    del app.session_state["webcam_on_device_unsupported"]
+    monkeypatch.setattr(ui.on_device, "DIST", tmp_path / "not-built")
+    app.run()
+    assert not app.exception and list(app.radio(key="webcam_where").options) == [SERVER_MODE]
+    assert any("not built on this server" in c.value for c in app.caption)
 
 
 def _stop_race() -> None:
@@ -303,6 +336,7 @@ def test_the_webcam_page_runs_again_when_streamlit_webrtc_stop_races_itself(app,
     shutil.copytree(emotion_checkpoint, tmp_path / "runs" / "fer-small")
     app.run()
     app.switch_page("pages/webcam.py")
+    app.session_state["webcam_where"] = SERVER_MODE
     app.run()
     assert not app.exception, app.exception
     assert len(calls) == 2 and any("Press START" in i.value for i in app.info) and not app.error

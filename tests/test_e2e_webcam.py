@@ -183,8 +183,7 @@ def test_live_webcam_twenty_start_stop_cycles_beside_a_busy_cpu(app_server, tmp_
         browser = launch(p, video_file)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{url}/webcam")
-            page.wait_for_selector(COMPONENT, timeout=60_000)
+            open_server_mode(page, url)
             assert_no_exception(page, "opening the page")
             seconds = []
             for cycle in range(CYCLES):
@@ -251,8 +250,7 @@ def test_live_page_restarts_a_start_whose_answer_never_arrives(app_server, tmp_p
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             withheld = withhold_first_answer(page)
-            page.goto(f"{url}/webcam")
-            page.wait_for_selector(COMPONENT, timeout=60_000)
+            open_server_mode(page, url)
             # 5 s to notice, the stalled connection stopped, a new one started and connected
             start(page, 0, server_log, within=30_000)
             assert withheld["dropped"] >= 1, "the test withheld no answer"
@@ -276,9 +274,20 @@ def settle(page) -> None:
     page.locator('[data-testid^="stStatusWidgetRunning"]').first.wait_for(state="hidden", timeout=60_000)
 
 
+def open_server_mode(page, url: str) -> None:
+    """The Live page with the video read on the server (WebRTC), as a person picks it (the default, where the
+    on-device component is built, reads it in the browser: tests/test_e2e_live_device.py)."""
+    page.goto(f"{url}/webcam")
+    server = page.get_by_text("On the server (WebRTC)")
+    server.or_(page.locator(COMPONENT)).first.wait_for(timeout=60_000)
+    if server.count() and page.locator(COMPONENT).count() == 0:
+        server.first.click()
+    page.wait_for_selector(COMPONENT, timeout=60_000)
+
+
 def open_webcam_tab(page, url: str, tab: str) -> None:
     page.goto(f"{url}/webcam")
-    page.wait_for_selector(COMPONENT, timeout=60_000)
+    page.get_by_role("tab", name=tab).wait_for(timeout=60_000)
     page.get_by_role("tab", name=tab).click()
     assert_no_exception(page, f"opening the {tab} tab")
 
