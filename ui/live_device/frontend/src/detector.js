@@ -53,14 +53,24 @@ export class Detector {
       low_confidence: p[best] < this.threshold, track_id: trackId };
   }
 
-  // Every face of a video frame (a gray cv.Mat), probabilities smoothed over the frames before; `crops` gets
-  // each face's 48 x 48 input and raw probabilities (what the parity tests compare with the server's).
-  async process(gray, crops = null) {
-    const framed = framedCrops(gray, this.locate(gray), {
+  // A frame's faces located and cropped (48 x 48, framed as the server frames them): the part that needs the
+  // frame itself, done on the page's thread.
+  prepare(gray) {
+    return framedCrops(gray, this.locate(gray), {
       margin: this.settings.margin, shiftY: this.settings.shift_y, decoded: this.settings.decoded_size });
+  }
+
+  // The prepared faces read, and smoothed over the frames before (call it in frame order); `crops` gets each
+  // face's 48 x 48 input and raw probabilities (what the parity tests compare with the server's).
+  async read(framed, crops = null) {
     const probs = await this.classify(framed.map(([, face]) => face));
     if (crops) framed.forEach(([box, face], i) => crops.push({ box, face: Array.from(face), probs: probs[i] }));
     const smoothed = this.tracker.update(framed.map(([box]) => box), probs);
     return framed.map(([box], i) => this.face(box, Array.from(smoothed[i][1]), smoothed[i][0]));
+  }
+
+  // Every face of a video frame (a gray cv.Mat), as EmotionDetector.process reads it.
+  async process(gray, crops = null) {
+    return this.read(this.prepare(gray), crops);
   }
 }

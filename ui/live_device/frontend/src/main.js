@@ -3,15 +3,18 @@
 // no pixel leaves the device: twice a second a summary of a few numbers goes back to Python.
 import { Streamlit } from "streamlit-component-lib";
 import { Detector } from "./detector.js";
+import { RemoteSession, Tensor } from "./remote_session.js";
 
 const SUMMARY_MS = 500;
 const FRAME_HEIGHT = 640;
 const BOX = "rgb(0, 255, 0)";
 const LOW = "rgb(255, 200, 0)";
 
-// opencv.js and ONNX Runtime are loaded once WebAssembly is known to be there (both start it as they load)
+// opencv.js is loaded once WebAssembly is known to be there (it starts it as it loads); ONNX Runtime runs in the
+// model's worker (src/model_worker.js)
 let cv = null;
-let ort = null;
+// frames whose faces the worker is reading: a new frame waits its turn behind at most this many, else is skipped
+const IN_FLIGHT = 2;
 const el = (id) => document.getElementById(id);
 const state = { detector: null, stream: null, running: false, frames: [], counts: {}, samples: [], summaryAt: 0 };
 // what the end-to-end tests read (tests/test_e2e_live_device.py); nothing of it leaves the page
@@ -95,9 +98,14 @@ function summarise(now) {
   return { fps, ms };
 }
 
-async function step() {
+// One video frame: captured and its faces located and cropped here, read by the model's worker while this thread
+// takes the next frame; shown when its reading comes back (in frame order).
+function step() {
   if (!state.running) return;
   const video = el("video");
+  if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(step);
+  else requestAnimationFrame(step);
+  if (state.inFlight >= IN_FLIGHT) return; // the model is behind: this frame is skipped, as a slow server skips
   const started = performance.now();
   const work = el("work");
   const ctx = work.getContext("2d", { willReadFrequently: true });
@@ -106,14 +114,25 @@ async function step() {
   const gray = new cv.Mat();
   cv.cvtColor(rgba, gray, cv.COLOR_RGBA2GRAY);
   rgba.delete();
-  const crops = [];
-  let faces;
+  let framed;
   try {
-    faces = await state.detector.process(gray, crops);
+    framed = state.detector.prepare(gray);
   } finally {
     gray.delete();
   }
+  const crops = [];
+  state.inFlight += 1;
+  state.detector.read(framed, crops)
+    .then((faces) => {
+      state.inFlight -= 1;
+      if (state.running) show(faces, crops, started);
+    })
+    .catch((e) => fail(`The on-device reading stopped: ${e.message || e}`));
+}
+
+function show(faces, crops, started) {
   const now = performance.now();
+  const work = el("work");
   state.frames.push({ at: now, ms: now - started });
   state.samples = crops.slice(0, 4);
   state.processed = (state.processed || 0) + 1;
@@ -131,9 +150,6 @@ async function step() {
       label: largest ? largest.label : null, reading: largest ? reading(largest, people) : null, counts: state.counts,
       frames: state.processed });
   }
-  const next = () => step().catch((e) => fail(`The on-device reading stopped: ${e.message || e}`));
-  if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(next);
-  else requestAnimationFrame(next);
 }
 
 async function startCamera() {
@@ -157,9 +173,10 @@ async function startCamera() {
   Object.assign(el("work"), { width, height });
   Object.assign(el("overlay"), { width: video.clientWidth || width, height: (video.clientWidth || width) * height / width });
   state.running = true;
+  state.inFlight = 0;
   el("stop").disabled = false;
   say("Looking for faces…");
-  step().catch((e) => fail(`The on-device reading stopped: ${e.message || e}`));
+  step();
 }
 
 function stopCamera() {
@@ -182,12 +199,9 @@ async function load(args) {
   }
   state.settings = args.settings;
   say("Loading the face finder and the model (once)…");
-  ort = await import("onnxruntime-web/wasm");
   // require, not import(): opencv.js's module is a thenable, which `await` would chase for ever
   cv = require("@techstark/opencv-js"); // eslint-disable-line no-undef
   const base = new URL(".", window.location.href).href;
-  ort.env.wasm.wasmPaths = `${base}ort/`;
-  ort.env.wasm.numThreads = 1; // no cross-origin isolation in a component's frame
   await new Promise((resolve) => (cv.Mat ? resolve() : (cv.onRuntimeInitialized = resolve)));
   const cascadeFile = await fetch(args.cascade_url);
   if (!cascadeFile.ok) return fail(`The face finder's cascade file could not be loaded (HTTP ${cascadeFile.status}).`);
@@ -198,11 +212,11 @@ async function load(args) {
   try {
     const model = await fetch(args.model_url);
     if (!model.ok) throw new Error(`HTTP ${model.status}`);
-    session = await ort.InferenceSession.create(new Uint8Array(await model.arrayBuffer()));
+    session = await RemoteSession.load(`${base}model_worker.js`, new Uint8Array(await model.arrayBuffer()), `${base}ort/`);
   } catch (e) {
     return fail(`The emotion model could not be loaded in this browser (${(e && e.message) || e}): choose “On the server” above.`);
   }
-  state.detector = new Detector(cv, cascade, ort, session, args.settings);
+  state.detector = new Detector(cv, cascade, { Tensor }, session, args.settings);
   el("start").disabled = false;
   say("Press Start to begin. Everything stays on this device.");
 }

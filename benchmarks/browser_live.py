@@ -1,0 +1,213 @@
+"""The Live page's two modes side by side, in one run, with N viewers at once: headless Chromium (Debian's) whose
+fake camera plays a real face at 30 frames/s, the app served on a loopback port, each viewer a browser context
+of its own (a session of its own on the server).
+
+- on this device: the page's component reads the faces in the browser; frames/s and the time of every frame
+  come from the component (window.__liveDevice);
+- on the server (WebRTC): frames stream to the server, which reads them; frames/s and ms per frame are the ones
+  the page shows (sampled every 0.5 s).
+
+For each mode: frames/s of each viewer over the measured window, the 95th percentile of ms per frame, the
+server's CPU seconds per viewer-minute (the app's process, from /proc, over the same window), and then, the
+viewers still streaming, how long a rerun of the Overview page takes for another visitor (the slowest of three).
+The browser shares this machine's cores with the server, so browser figures are a floor.
+
+    .venv/bin/python benchmarks/browser_live.py                       # one viewer
+    .venv/bin/python benchmarks/browser_live.py --viewers 4 --json    # four at once
+
+JSON: {viewers, seconds, on_device: {fps_per_viewer, p95_ms, server_cpu_seconds_per_viewer_minute,
+page_rerun_s}, server: {...}} with fps_per_viewer a list, one per viewer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.browser import BROWSER_ARGS, CHROMIUM  # noqa: E402
+from tests.fake_camera import write_y4m  # noqa: E402
+
+ON_DEVICE, ON_SERVER = "On this device", "On the server (WebRTC)"
+DEVICE_FRAME = 'iframe[title="ui.on_device.live_device"]'
+WEBRTC_FRAME = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
+SERVER_RATE = re.compile(r"([\d.]+) frames/s · (\d+) ms per frame")
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (/proc/PID/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def serve(folder: Path) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "STUDY_RUNS_DIR": str(folder / "runs")}
+    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+               "--server.address", "127.0.0.1", "--server.port", str(port)]  # fmt: skip
+    log = open(folder / "server.log", "w")  # noqa: SIM115  (closed with the process)
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    sys.exit("the app did not start in 90 s; see " + str(folder / "server.log"))
+
+
+def device_frame(page):
+    page.locator(DEVICE_FRAME).first.wait_for(timeout=180_000)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        for frame in page.frames:
+            if "live_device" in frame.url and not frame.is_detached():
+                try:
+                    if frame.evaluate("() => Boolean(window.__liveDevice)"):
+                        return frame
+                except Exception:  # the frame is still loading
+                    pass
+        page.wait_for_timeout(300)
+    raise SystemExit("the on-device component did not load")
+
+
+def start_viewer(context, url: str, mode: str):
+    page = context.new_page()
+    page.goto(f"{url}/webcam")
+    page.get_by_role("radio", name=mode).wait_for(timeout=180_000)
+    if mode == ON_DEVICE:
+        frame = device_frame(page)
+        frame.locator("#start:not([disabled])").wait_for(timeout=180_000)
+        frame.locator("#start").click()
+        frame.wait_for_function("() => (window.__liveDevice.processed || 0) > 5", timeout=120_000)
+        return page, frame
+    page.get_by_text(mode, exact=True).click()
+    page.frame_locator(WEBRTC_FRAME).get_by_role("button", name="START").click(timeout=180_000)
+    page.get_by_text(SERVER_RATE).first.wait_for(timeout=120_000)
+    return page, None
+
+
+def rerun_seconds(browser, url: str, tries: int = 3) -> float:
+    """Another visitor on the Overview page reruns it (Streamlit's R key): seconds from the key to the last message
+    of the run (the page streams nothing else); the slowest of `tries`."""
+    page = browser.new_context().new_page()
+    received: list[float] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda _: received.append(time.time())))
+    page.goto(url)
+    page.get_by_role("heading").first.wait_for(timeout=120_000)
+    page.wait_for_timeout(3000)
+    slowest = 0.0
+    for _ in range(tries):
+        received.clear()
+        pressed = time.time()
+        page.locator("body").press("r")
+        page.wait_for_timeout(4000)  # a run far longer than this would show as 4 s
+        if not received:
+            raise SystemExit("the R key reran nothing")
+        slowest = max(slowest, received[-1] - pressed)
+    page.context.close()
+    return slowest
+
+
+def measure(browser, url: str, server_pid: int, mode: str, viewers: int, seconds: float) -> dict:
+    contexts = [browser.new_context(permissions=["camera"]) for _ in range(viewers)]
+    try:
+        started = [start_viewer(c, url, mode) for c in contexts]
+        time.sleep(3)  # every viewer streaming for a while
+        cpu0, t0 = cpu_seconds(server_pid), time.time()
+        counts0, times, rates, server_ms = [], [[] for _ in started], [[] for _ in started], []
+        for _, frame in started:
+            counts0.append(frame.evaluate("() => window.__liveDevice.processed") if frame else None)
+        seen: list[set] = [set() for _ in started]
+        while time.time() - t0 < seconds:
+            for i, (page, frame) in enumerate(started):
+                if frame:  # every frame's time, from the component's last two seconds
+                    for at, ms in frame.evaluate("() => window.__liveDevice.frames.map((f) => [f.at, f.ms])"):
+                        if at not in seen[i]:
+                            seen[i].add(at)
+                            times[i].append(ms)
+                else:
+                    status = page.locator('[data-testid="stMarkdownContainer"]').filter(has_text=SERVER_RATE)
+                    match = SERVER_RATE.search(status.first.inner_text(timeout=5_000)) if status.count() else None
+                    if match:
+                        rates[i].append(float(match.group(1)))
+                        server_ms.append(float(match.group(2)))
+            time.sleep(0.5)
+        elapsed, cpu = time.time() - t0, cpu_seconds(server_pid) - cpu0
+        # then, the viewers still streaming, another visitor's page (its own CPU is not in the figure above)
+        rerun = rerun_seconds(browser, url)
+        if mode == ON_DEVICE:
+            counts = [frame.evaluate("() => window.__liveDevice.processed") for _, frame in started]
+            fps = [(n - n0) / elapsed for n, n0 in zip(counts, counts0)]
+            every = [ms for per_viewer in times for ms in per_viewer]
+        else:
+            fps = [float(np.median(r)) if r else 0.0 for r in rates]
+            every = server_ms
+    finally:
+        for context in contexts:
+            context.close()
+    return {
+        "fps_per_viewer": [round(f, 1) for f in fps],
+        "p95_ms": round(float(np.percentile(every, 95)), 1) if every else None,
+        "server_cpu_seconds_per_viewer_minute": round(cpu / viewers / (elapsed / 60), 2),
+        "page_rerun_s": round(rerun, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--viewers", type=int, default=1, help="viewers at once (default 1)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured window per mode (default 20)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    if args.viewers < 1 or args.seconds <= 0:
+        parser.error("--viewers must be at least 1 and --seconds above 0")
+    if not Path(CHROMIUM).exists():
+        sys.exit("Chromium is not installed (apt-get install -y chromium)")
+    if not (ROOT / "ui/live_device/frontend/dist/bundle.js").is_file():
+        sys.exit("the on-device component is not built: make frontend")
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        video = write_y4m(folder / "face.y4m", fps=30)
+        camera = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                  f"--use-file-for-fake-video-capture={video}"]  # fmt: skip
+        proc, url = serve(folder)
+        results: dict = {"viewers": args.viewers, "seconds": args.seconds}
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS + camera)
+                for key, mode in (("on_device", ON_DEVICE), ("server", ON_SERVER)):
+                    results[key] = measure(browser, url, proc.pid, mode, args.viewers, args.seconds)
+                    if not args.json:
+                        print(f"{mode}: {results[key]}", flush=True)
+                browser.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+    if args.json:
+        print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
