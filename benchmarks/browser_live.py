@@ -38,11 +38,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.browser import BROWSER_ARGS, CHROMIUM  # noqa: E402
+from tests.browser import BROWSER_ARGS, CHROMIUM, live_device_frame  # noqa: E402
 from tests.fake_camera import write_y4m  # noqa: E402
 
 ON_DEVICE, ON_SERVER = "On this device", "On the server (WebRTC)"
-DEVICE_FRAME = 'iframe[title="ui.on_device.live_device"]'
 WEBRTC_FRAME = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
 SERVER_RATE = re.compile(r"([\d.]+) frames/s · (\d+) ms per frame")
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -76,18 +75,10 @@ def serve(folder: Path) -> tuple[subprocess.Popen, str]:
 
 
 def device_frame(page):
-    page.locator(DEVICE_FRAME).first.wait_for(timeout=180_000)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        for frame in page.frames:
-            if "live_device" in frame.url and not frame.is_detached():
-                try:
-                    if frame.evaluate("() => Boolean(window.__liveDevice)"):
-                        return frame
-                except Exception:  # the frame is still loading
-                    pass
-        page.wait_for_timeout(300)
-    raise SystemExit("the on-device component did not load")
+    frame = live_device_frame(page, seconds=180)
+    if frame is None:
+        raise SystemExit("the on-device component did not load")
+    return frame
 
 
 def start_viewer(context, url: str, mode: str):

@@ -93,3 +93,20 @@ def assert_no_exception(page: Any, after: str = "") -> None:
             continue
     shown += [text[max(0, text.find("Traceback") - 200) :][:600] for text in texts if "Traceback" in text]
     assert not shown, f"exception on the page{' after ' + after if after else ''}: {shown}"
+
+
+LIVE_DEVICE = 'iframe[title="ui.on_device.live_device"]'
+
+
+def live_device_frame(page: Any, seconds: float = 120) -> Any:
+    """The Live page's on-device component's frame, once its script runs (None if it does not in `seconds`)."""
+    page.locator(LIVE_DEVICE).first.wait_for(timeout=seconds * 1000)
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        for frame in page.frames:
+            if "live_device" in frame.url and not frame.is_detached():
+                with contextlib.suppress(Exception):  # a frame still loading
+                    if frame.evaluate("() => Boolean(window.__liveDevice)"):
+                        return frame
+        page.wait_for_timeout(300)
+    return None

@@ -199,10 +199,15 @@ def test_freeze_comparison_opens_on_the_shipped_study_and_says_how_to_fill_missi
     from core.runs.record import read_record
 
     beyond = read_record(ROOT / "checkpoints" / "beyond" / "fer" / "mobilenet_v2-tuned-96px-s0")
-    assert [m.label for m in app.metric] == ["one crop (test)", "flip-averaged", "ten-crop", "as the app"]
+    labels = ["one crop (test)", "flip-averaged", "ten-crop", "as the app"]
+    assert [m.label for m in app.metric] == labels * 2  # the FER-2013-label model, then the FER+ vote model
     assert app.metric[0].value == f"{beyond.test.accuracy:.1%}" and "vs the best row" in app.metric[0].delta
     ten_crop = beyond.test_time_augmentation["test"]["ten-crop"]["accuracy"]
     assert app.metric[2].value == f"{ten_crop:.1%}" and not app.metric[2].delta
+    # the vote model on its own terms: FER+ majority accuracy, against the rows' best FER+ majority
+    votes = read_record(ROOT / "checkpoints" / "beyond" / "fer" / "mobilenet_v2-tuned-ferplus-votes-96px-s0")
+    assert app.metric[4].value == f"{votes.test.ferplus['majority_accuracy']:.1%}"
+    assert "vs the best row" in app.metric[4].delta and app.metric[4].delta.startswith("+")
     sweep_box.set_value(next(o for o in sweep_box.options if "sweep-resnet18" in str(o))).run()
     assert not app.exception
     assert any("no ImageNet weights" in i.value for i in app.info)

@@ -128,3 +128,14 @@ def test_a_vote_trained_model_is_calibrated_against_the_annotators(fer_data):
     assert test["people_split_when_labelled"] > 2 * test["people_split_otherwise"]
     assert 0 < people_split(votes["test"].numpy()).mean() < 0.5
     assert Calibration.from_dict(calibration.to_dict(), 7).disagreement
+
+
+def test_the_disagreement_threshold_picks_out_the_faces_people_split_on(fer_data):
+    """Fitted on the annotators' own vote shares, the threshold flags exactly the faces they split on."""
+    from core.data.ferplus import distribution, relabel
+    from core.inference.calibration import disagreement_threshold, people_split
+
+    votes = relabel(fer_data["validation"], "ferplus-votes").votes.numpy()
+    shares, split = distribution(votes), people_split(votes)
+    threshold = disagreement_threshold(shares, split)
+    assert ((shares.max(1) < threshold) == split).all() and 0.2 < threshold <= 0.5

@@ -16,12 +16,12 @@ import time
 import numpy as np
 import pytest
 
-from tests.browser import BROWSER_ARGS, CHROMIUM, ROOT, assert_no_exception, serve_app
+from tests.browser import BROWSER_ARGS, CHROMIUM, LIVE_DEVICE, ROOT, assert_no_exception, live_device_frame, serve_app
 from tests.fake_camera import write_y4m
 
 pytestmark = pytest.mark.e2e
 DIST = ROOT / "ui" / "live_device" / "frontend" / "dist"
-COMPONENT = 'iframe[title="ui.on_device.live_device"]'
+COMPONENT = LIVE_DEVICE
 WEBRTC = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
 CAMERA_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 READING = re.compile(r"≈ \d+ of 10 people would say \w+|people would disagree|\w+ · \d+%")
@@ -62,17 +62,9 @@ def chromium(args: list[str]):
 
 
 def component(page):
-    """The on-device component's frame, once its script runs."""
-    page.locator(COMPONENT).first.wait_for(timeout=120_000)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        for frame in page.frames:
-            if "live_device" in frame.url and not frame.is_detached():
-                with contextlib.suppress(Exception):
-                    if frame.evaluate("() => Boolean(window.__liveDevice)"):
-                        return frame
-        page.wait_for_timeout(300)
-    raise AssertionError("the on-device component's script did not run")
+    frame = live_device_frame(page)
+    assert frame is not None, "the on-device component's script did not run"
+    return frame
 
 
 def status(frame) -> str:

@@ -292,8 +292,14 @@ def open_webcam_tab(page, url: str, tab: str) -> None:
     assert_no_exception(page, f"opening the {tab} tab")
 
 
+CAMERA_PLAYING = """() => [...document.querySelectorAll('[data-testid="stCameraInput"] video')]
+  .some((v) => v.readyState >= 2 && v.videoWidth > 0 && !v.paused)"""
+
+
 def take_snapshot(page) -> None:
     page.get_by_role("tab", name="Snapshot").click()
+    # "Take Photo" does nothing until the camera plays (the on-device component loading beside it can delay that)
+    page.wait_for_function(CAMERA_PLAYING, timeout=60_000)
     page.get_by_role("button", name="Take Photo").click(timeout=60_000)
     page.locator('[data-testid="stTabPanel"]:visible').get_by_text("Face 1:").first.wait_for(timeout=60_000)
     settle(page)

@@ -83,7 +83,8 @@ def fit(
         threshold = unsure_threshold(torch.softmax(adjusted / temperature, 1).numpy(), y.numpy())
     else:
         temperature = fit_temperature(adjusted, torch.from_numpy(distribution(votes["validation"].numpy())))
-        threshold = disagreement_threshold()
+        probs = torch.softmax(adjusted / temperature, 1).numpy()
+        threshold = disagreement_threshold(probs, people_split(votes["validation"].numpy()))
     calibration = Calibration(temperature, tau, tuple(log_prior.tolist()), threshold, flip, votes is not None)
     report = {
         name: {
