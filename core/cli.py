@@ -704,9 +704,10 @@ def cmd_framed_faces(args: argparse.Namespace) -> int:
 
 def cmd_card(args: argparse.Namespace) -> int:
     from .runs.record import read_record
-    from .study.model_card import model_card
+    from .study.model_card import hub_card, model_card
 
-    print(model_card(read_record(args.checkpoint)), end="")
+    record = read_record(args.checkpoint)
+    print(hub_card(record) if args.hub else model_card(record), end="")
     return 0
 
 
@@ -887,6 +888,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     card = sub.add_parser("card", help="a run's model card (Markdown): data, setting, results, known limits")
     card.add_argument("checkpoint", help="a run folder (with meta.json)")
+    card.add_argument("--hub", action="store_true",
+                      help="as a Hugging Face Hub README: the YAML block the Hub reads (model-index, tags, ...), then "
+                      "the card")  # fmt: skip
     card.set_defaults(func=cmd_card)
 
     rep = sub.add_parser("report", help="regenerate README.md's results tables from checkpoints/*/meta.json")

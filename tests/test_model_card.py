@@ -10,7 +10,7 @@ import pytest
 from core.cli import main
 from core.runs.index import run_folders
 from core.runs.record import read_record
-from core.study.model_card import model_card
+from core.study.model_card import hub_card, model_card
 
 ROOT = Path(__file__).resolve().parent.parent
 BEST_FER = ROOT / "checkpoints" / "fer" / "sweep-mobilenet_v2-96px-10ep" / "none"
@@ -53,6 +53,31 @@ def test_the_model_download_holds_the_card():
         names = archive.namelist()
         assert "cnn-original-s1/MODEL_CARD.md" in names and "cnn-original-s1/meta.json" in names
         assert archive.read("cnn-original-s1/MODEL_CARD.md").decode() == model_card(read_record(folder))
+        assert archive.read("cnn-original-s1/README.md").decode() == hub_card(read_record(folder))
+
+
+@pytest.mark.parametrize("run", ["notmnist/cnn-original-s1", "beyond/fer/mobilenet_v2-tuned-ferplus-votes-96px-s0"])
+def test_the_hub_card_front_matter_parses_with_huggingface_hub_and_holds_the_runs_figures(run, capsys):
+    """`core card RUN --hub` read back by huggingface_hub's own card parser (offline): the Hub's fields, and a
+    model-index whose metrics are the run's meta.json figures, split by split."""
+    from huggingface_hub import ModelCard
+
+    folder = ROOT / "checkpoints" / run
+    record = read_record(folder)
+    assert main(["card", str(folder), "--hub"]) == 0
+    text = capsys.readouterr().out
+    card = ModelCard(text)
+    assert card.data.pipeline_tag == "image-classification" and card.data.license == "other"
+    assert card.data.library_name == "pytorch" and record.config.arch in card.data.tags
+    assert card.text.strip() == model_card(record).strip()  # the prose card follows the block
+    found = {(r.dataset_split, r.metric_name): r.metric_value for r in card.data.eval_results}
+    for split, m in record.metrics.items():
+        assert found[(split, f"{split} accuracy")] == pytest.approx(m.accuracy)
+        assert found[(split, f"{split} macro-F1")] == pytest.approx(m.macro_f1)
+        if m.ferplus:
+            assert found[(split, f"{split} FER+ majority accuracy")] == pytest.approx(m.ferplus["majority_accuracy"])
+    if record.task == "notmnist":
+        assert card.data.datasets == ["anubhavmaity/notMNIST"]
 
 
 @pytest.mark.parametrize("page", ["pages/train.py", "pages/webcam.py"])

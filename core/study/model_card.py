@@ -4,6 +4,8 @@ the model download all use this one function."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..runs.record import RunRecord, SplitMetrics, agreement_cell
 from .report import took
 
@@ -117,3 +119,47 @@ def model_card(record: RunRecord) -> str:
     lines += [f"- {note}" for note in (class_notes(held_out) if held_out else [])]
     lines += [f"- {limit}" for limit in LIMITS[c.task]]
     return "\n".join(lines) + "\n"
+
+
+# The Hub's metadata for each task: the data set as the Hub names it (FER-2013 has no one canonical Hub copy: a
+# name only), and the tags a search on the Hub would use.
+HUB_DATASETS = {"notmnist": ("anubhavmaity/notMNIST", "notMNIST"), "fer": ("fer2013", "FER-2013")}
+HUB_TAGS = {"notmnist": ["notmnist", "letters"], "fer": ["facial-expression-recognition", "emotion-recognition"]}
+
+
+def hub_card(record: RunRecord) -> str:
+    """The card as a Hugging Face Hub README: the YAML block the Hub reads (license, datasets, tags, library,
+    pipeline tag, and a model-index with the held-out metrics and their split), written with huggingface_hub's
+    own card classes, then the card above. The license is "other": the weights inherit the data sets' terms
+    (notMNIST's and FER-2013's are not open licenses; the FER+ votes are MIT)."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    c = record.config
+    dataset_type, dataset_name = HUB_DATASETS[c.task]
+    if c.task == "fer" and c.labels != "fer2013":
+        dataset_name += " with FER+ votes"
+
+    def result(split: str, value: float, name: str, kind: str = "accuracy", **extra: Any) -> EvalResult:
+        return EvalResult(task_type="image-classification", task_name="Image Classification",
+                          dataset_type=dataset_type, dataset_name=dataset_name, dataset_split=split,
+                          metric_type=kind, metric_value=value, metric_name=f"{split} {name}", **extra)  # fmt: skip
+
+    results = []
+    for split, m in record.metrics.items():
+        results.append(result(split, m.accuracy, "accuracy"))
+        if m.macro_f1 is not None:
+            results.append(result(split, m.macro_f1, "macro-F1", "f1", metric_args={"average": "macro"}))
+        majority = (m.ferplus or {}).get("majority_accuracy")
+        if majority is not None:
+            results.append(result(split, majority, "FER+ majority accuracy", metric_config="ferplus-majority"))
+    data = ModelCardData(
+        license="other",
+        license_name="data-set-terms",
+        datasets=[dataset_type] if "/" in dataset_type else None,
+        tags=["image-classification", "pytorch", "safetensors", c.arch, *HUB_TAGS[c.task]],
+        library_name="pytorch",
+        pipeline_tag="image-classification",
+        model_name=record.name,
+        eval_results=results,
+    )
+    return f"---\n{data.to_yaml()}\n---\n\n{model_card(record)}"
