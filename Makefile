@@ -31,7 +31,7 @@ $(FRONTEND_STAMP):
 	else echo "Node is not installed: the Live page offers the server (WebRTC) mode only"; fi
 
 run: $(STAMP) $(FRONTEND_STAMP)
-	$(VENV)/bin/python -m streamlit run streamlit_app.py --server.port $(PORT)
+	PYTHON=$(VENV)/bin/python PORT=$(PORT) deploy/serve.sh
 
 test: $(STAMP) $(FRONTEND_STAMP)
 	$(VENV)/bin/python -m pytest

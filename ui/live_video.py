@@ -11,7 +11,7 @@ import statistics
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import av
 import streamlit as st
@@ -203,7 +203,23 @@ def rtc_configuration() -> dict:
             log.warning("WEBRTC_ICE_SERVERS is not JSON (%s); using no ICE servers", exc)
             st.warning(f"WEBRTC_ICE_SERVERS is not valid JSON ({exc.msg}); connecting without ICE servers.")
             servers = []
-    return {"iceServers": servers if isinstance(servers, list) else []}
+    if not well_formed(servers):
+        log.warning("ICE servers are not a list of {urls, username?, credential?}: %r", servers)
+        st.warning('The ICE servers setting is not a list of {"urls": [...], "username": ..., "credential": ...} '
+                   "entries; connecting without ICE servers.")  # fmt: skip
+        servers = []
+    return {"iceServers": [dict(server) for server in servers]}
+
+
+def well_formed(servers: object) -> bool:
+    """A list of RTCIceServer entries: each a mapping with "urls" (a string or a list of strings)."""
+    if not isinstance(servers, list):
+        return False
+    for server in servers:
+        urls = server.get("urls") if isinstance(server, Mapping) else None
+        if not (isinstance(urls, str) or (isinstance(urls, list) and urls and all(isinstance(u, str) for u in urls))):
+            return False
+    return True
 
 
 def how_it_reads(detector: EmotionDetector) -> str:
