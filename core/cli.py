@@ -117,10 +117,12 @@ def experiment_from_args(args: argparse.Namespace, **overrides: Any) -> Experime
 
 def _run_with_progress(run: Callable[[list], Any], progress_file: str | None, progress_bar: bool = True) -> Any:
     """Run training; a progress file (the app's view of the run) learns how it ended, whatever happens."""
-    from .engine.callbacks import Callback, ProgressFile, TqdmProgress
+    from .engine.callbacks import Callback, ProgressFile, TensorBoardEvents, TqdmProgress
 
     progress = ProgressFile(progress_file) if progress_file else None
     callbacks: list[Callback] = ([TqdmProgress()] if progress_bar else []) + ([progress] if progress else [])
+    if progress_bar:  # the process that speaks for the run (rank 0 under torchrun) writes its TensorBoard events
+        callbacks.append(TensorBoardEvents())
 
     def cancelled(signum: int, frame: object) -> None:
         raise KeyboardInterrupt("cancelled")
@@ -711,6 +713,32 @@ def cmd_card(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tensorboard(args: argparse.Namespace) -> int:
+    from .runs.index import run_folders
+    from .runs.record import read_record
+    from .runs.tensorboard import EVENTS_DIR, write_run
+
+    roots = [Path(r) for r in (args.roots or [DEFAULT_OUT])]
+    for root in roots:
+        if not root.is_dir():
+            raise ConfigError(f"{root} is not a folder of runs")
+    written = 0
+    for root in roots:
+        for folder in run_folders(root):
+            target = (Path(args.logdir) / root.name / folder.relative_to(root)) if args.logdir else folder / EVENTS_DIR
+            if target.exists() and not args.logdir and not args.overwrite:
+                continue  # a run that wrote its own events as it trained
+            try:
+                write_run(read_record(folder), target)
+            except StudyError as exc:  # a damaged run is named and skipped; the others are written
+                log.warning("skipped %s: %s", folder, exc)
+                continue
+            written += 1
+    where = args.logdir or " ".join(str(r) for r in roots)
+    print(f"wrote the TensorBoard events of {written} run{'s' if written != 1 else ''}; tensorboard --logdir {where}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .study.report import update_readme
 
@@ -892,6 +920,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="as a Hugging Face Hub README: the YAML block the Hub reads (model-index, tags, ...), then "
                       "the card")  # fmt: skip
     card.set_defaults(func=cmd_card)
+
+    board = sub.add_parser("tensorboard", help="TensorBoard event files for finished runs, from their meta.json")
+    board.add_argument("roots", nargs="*", help="folders of runs (default checkpoints)")
+    board.add_argument("--logdir", help="write them all under this folder instead of into each run's tensorboard/")
+    board.add_argument("--overwrite", action="store_true", help="rewrite the events a run already has")
+    board.set_defaults(func=cmd_tensorboard)
 
     rep = sub.add_parser("report", help="regenerate README.md's results tables from checkpoints/*/meta.json")
     rep_options = rep.add_argument_group("report options")

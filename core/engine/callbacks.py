@@ -80,3 +80,37 @@ class ProgressFile(Callback):
     def fail(self, message: str) -> None:
         self.state.update(status=RunStatus.FAILED.value, error=message)
         self._write(force=True)
+
+
+class TensorBoardEvents(Callback):
+    """The run's curves as TensorBoard event files in its folder (`tensorboard/`), an epoch at a time, then its
+    confusion matrix and HParams entry (core.runs.tensorboard). A resumed run continues its curves: the steps a
+    killed run wrote past its last saved epoch are purged."""
+
+    def __init__(self) -> None:
+        self.events: Any = None
+
+    def on_train_begin(self, info):
+        from ..runs.tensorboard import EVENTS_DIR, writer
+
+        if info.get("folder"):  # a run that keeps its files (not an in-memory probe)
+            self.events = writer(Path(info["folder"]) / EVENTS_DIR, purge_step=info.get("first_epoch", 1))
+
+    def on_epoch_end(self, epoch, record):
+        from ..runs.tensorboard import write_epoch
+
+        if self.events is not None:
+            write_epoch(self.events, record)
+            self.events.flush()
+
+    def on_train_end(self, result):
+        from ..runs.record import read_record
+        from ..runs.tensorboard import EVENTS_DIR, write_summary, writer
+
+        if self.events is None:
+            return
+        self.events.close()
+        self.events = None
+        if result.get("out_dir"):
+            with writer(Path(result["out_dir"]) / EVENTS_DIR) as events:
+                write_summary(events, read_record(result["out_dir"]))

@@ -338,6 +338,7 @@ def _train(
                 "config": config.to_dict(),
                 "epochs": config.epochs,
                 "first_epoch": first_epoch,
+                "folder": str(out) if out is not None else None,
                 "steps": steps,
                 "sizes": {k: len(v) for k, v in splits.items()},
             }
