@@ -709,7 +709,7 @@ def cmd_card(args: argparse.Namespace) -> int:
     from .study.model_card import hub_card, model_card
 
     record = read_record(args.checkpoint)
-    print(hub_card(record) if args.hub else model_card(record), end="")
+    print(model_card(record) if args.plain else hub_card(record), end="")
     return 0
 
 
@@ -914,11 +914,10 @@ def build_parser() -> argparse.ArgumentParser:
     fr.add_argument("--limit", type=int, help="only the first N faces of each split (quick checks)")
     fr.set_defaults(func=cmd_framed_faces)
 
-    card = sub.add_parser("card", help="a run's model card (Markdown): data, setting, results, known limits")
+    card = sub.add_parser("card", help="a run's model card as a Hugging Face Hub README (YAML block, then Markdown)")
     card.add_argument("checkpoint", help="a run folder (with meta.json)")
-    card.add_argument("--hub", action="store_true",
-                      help="as a Hugging Face Hub README: the YAML block the Hub reads (model-index, tags, ...), then "
-                      "the card")  # fmt: skip
+    card.add_argument("--plain", action="store_true",
+                      help="the Markdown card alone, without the YAML block the Hugging Face Hub reads")  # fmt: skip
     card.set_defaults(func=cmd_card)
 
     board = sub.add_parser("tensorboard", help="TensorBoard event files for finished runs, from their meta.json")

@@ -56,7 +56,12 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, notmnist_d
     # one process wrote: one result line, one run folder, one lock, nothing else
     assert two.stdout.count("mlp-original-s0: test accuracy") == 1 and "2 processes, global batch 64" in two.stdout
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [".run.lock", "run"]
-    assert sorted(p.name for p in (tmp_path / "two" / "run").iterdir()) == ["meta.json", "model.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "two" / "run").iterdir()) == ["meta.json", "model.safetensors",
+                                                                           "tensorboard"]  # fmt: skip
+    # rank 0's TensorBoard events alone: each epoch once
+    from tests.test_tensorboard import read_events
+
+    assert [e.step for e in read_events(tmp_path / "two" / "run" / "tensorboard").Scalars("loss/train")] == [1, 2]
 
 
 def test_resume_with_another_world_size_is_refused(tmp_path, notmnist_dir):

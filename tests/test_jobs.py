@@ -26,6 +26,8 @@ def test_background_job_reports_progress_and_finishes(tmp_path, notmnist_dir):
     assert job.status is RunStatus.FINISHED, job.log_tail(20)
     assert job.fraction == 1.0 and len(job.progress["history"]) == 2
     assert job.progress["accuracy"] > 0.5 and (tmp_path / "out" / "meta.json").exists()
+    # an app job writes its TensorBoard events too (tests/test_tensorboard.py reads them back)
+    assert list((tmp_path / "out" / "tensorboard").glob("events.out.tfevents.*"))
 
 
 def test_bad_source_fails_with_the_message_in_progress(tmp_path):

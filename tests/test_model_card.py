@@ -38,8 +38,10 @@ def test_the_emotion_card_names_the_rare_and_the_missed_classes_from_its_counts(
 
 
 def test_card_command_prints_the_card_and_a_bad_folder_is_one_line(capsys, tmp_path):
-    assert main(["card", str(BEST_FER)]) == 0
+    assert main(["card", str(BEST_FER), "--plain"]) == 0
     assert capsys.readouterr().out == model_card(read_record(BEST_FER))
+    assert main(["card", str(BEST_FER)]) == 0
+    assert capsys.readouterr().out == hub_card(read_record(BEST_FER))
     assert main(["card", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "is not a checkpoint" in err
@@ -58,13 +60,13 @@ def test_the_model_download_holds_the_card():
 
 @pytest.mark.parametrize("run", ["notmnist/cnn-original-s1", "beyond/fer/mobilenet_v2-tuned-ferplus-votes-96px-s0"])
 def test_the_hub_card_front_matter_parses_with_huggingface_hub_and_holds_the_runs_figures(run, capsys):
-    """`core card RUN --hub` read back by huggingface_hub's own card parser (offline): the Hub's fields, and a
+    """`core card RUN` read back by huggingface_hub's own card parser (offline): the Hub's fields, and a
     model-index whose metrics are the run's meta.json figures, split by split."""
     from huggingface_hub import ModelCard
 
     folder = ROOT / "checkpoints" / run
     record = read_record(folder)
-    assert main(["card", str(folder), "--hub"]) == 0
+    assert main(["card", str(folder)]) == 0
     text = capsys.readouterr().out
     card = ModelCard(text)
     assert card.data.pipeline_tag == "image-classification" and card.data.license == "other"

@@ -36,7 +36,8 @@ def test_readme_figures_exist_and_are_regenerated_from_the_committed_results(tmp
         written = write_figures(ROOT / "checkpoints", tmp_path)
     except FiguresUnavailable as exc:
         pytest.fail(str(exc))
-    assert {p.name for p in written} == {Path(i).name for i in images}
+    # docs/figures/ is what `core report` draws; docs/screenshots/ holds pictures of other tools (TensorBoard)
+    assert {p.name for p in written} == {Path(i).name for i in images if i.startswith("docs/figures/")}
     for path in written:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
 
