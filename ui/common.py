@@ -304,6 +304,9 @@ def _checkpoint_zip(folder: str, mtime: float) -> bytes:
     import io
     import zipfile
 
+    from core.runs.record import read_record
+    from core.study.model_card import hub_card
+
     path = Path(folder)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -311,16 +314,8 @@ def _checkpoint_zip(folder: str, mtime: float) -> bytes:
             if file.is_file() and not file.name.startswith("."):
                 archive.write(file, f"{path.name}/{file.name}")
         archive.writestr(f"{path.name}/MODEL_CARD.md", _model_card(folder, mtime))
-        archive.writestr(f"{path.name}/README.md", _hub_card(folder, mtime))  # the card as the Hub reads it
+        archive.writestr(f"{path.name}/README.md", hub_card(read_record(folder)))  # the card as the Hub reads it
     return buffer.getvalue()
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def _hub_card(folder: str, mtime: float) -> str:
-    from core.runs.record import read_record
-    from core.study.model_card import hub_card
-
-    return hub_card(read_record(folder))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -35,7 +35,8 @@ def _component() -> Any:
 
 def _served(source: Path, folder: str) -> str:
     """A file copied into the component's folder, which the app serves (no CDN, no other route), as a URL relative
-    to the component's page. A copy is replaced only when the file changed."""
+    to the component's page. A copy is replaced when its size differs (the model's file name already names its
+    weights: core.inference.onnx_runtime)."""
     target = DIST / folder / source.name
     if not target.is_file() or target.stat().st_size != source.stat().st_size:
         target.parent.mkdir(parents=True, exist_ok=True)

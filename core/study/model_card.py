@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..runs.record import RunRecord, SplitMetrics, agreement_cell
-from .report import took
+from .report import took, training_command
 
 RARE_SHARE = 0.05  # a class under this share of the evaluated images is called out as rare
 WEAK_RECALL = 0.5
@@ -85,7 +85,7 @@ def model_card(record: RunRecord) -> str:
     lines += [
         "",
         "## Training",
-        f"`python -m core train {c.task} {' '.join(c.to_args(always=('model', 'epochs')))}`",
+        f"`{training_command(record)}`",
         "",
     ]
     when = f", {record.created[:10]}" if record.created else ""

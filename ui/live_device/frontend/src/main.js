@@ -158,7 +158,6 @@ async function startCamera() {
   try {
     state.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
   } catch (e) {
-    el("start").disabled = false;
     const name = e && e.name;
     if (name === "NotAllowedError" || name === "SecurityError") return fail("Camera access was denied: allow the camera for this page in the browser's settings, then reload.");
     if (name === "NotFoundError" || name === "OverconstrainedError" || name === "DevicesNotFoundError") return fail("No camera was found on this device.");
