@@ -194,6 +194,11 @@ def dispatch(jobs_dir: str | Path | None = None) -> list[Job]:
         os.close(fd)
 
 
+def job_ended(progress_file: str | Path) -> list[Job]:
+    """A job's training process is ending (however it ends): start the next queued jobs of its queue."""
+    return dispatch(Path(progress_file).parent.parent)
+
+
 def measure_in_background(config: Experiment) -> str | None:
     """Start `python -m core probe` for this setting's training speed (core.engine.probe), unless it is cached
     or already being measured; the app shows the figure when the cached result appears. Returns why the last

@@ -15,14 +15,13 @@ import math
 import shutil
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.optim.lr_scheduler import LRScheduler
-from torch.optim.swa_utils import AveragedModel
 
 from ..config import Experiment
 from ..data import ferplus
@@ -68,27 +67,29 @@ def load_data(config: Experiment) -> dict[str, ImageSplit]:
 
 
 def train_one_epoch(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: LRScheduler,
+    parts: Trainables,
     loss_fn: nn.Module,
     data: ImageSplit,
     transform: BatchTransform,
     config: Experiment,
-    generator: torch.Generator,
     epoch: int,
+    *,
+    network: nn.Module | None = None,
     callbacks: Iterable[Callback] = (),
     info: DistInfo = SINGLE,
     aug_generator: torch.Generator | None = None,
     mode: Mode = FP32,
     targets: torch.Tensor | None = None,
     mixer: BatchMixer | None = None,
-    ema: AveragedModel | None = None,
 ) -> dict[str, Any]:
-    """One pass over the training split, in `mode` (precision and layout). `generator` orders it (the same on
-    every rank); augmentation draws from `aug_generator` (per rank; in one process the same generator). With
+    """One pass over the training split, in `mode` (precision and layout), stepping `parts` (the network, its
+    optimiser and schedule, the weight average). `parts.generator` orders the split (the same on every rank);
+    augmentation draws from `aug_generator` (per rank; in one process the same generator). `network` is what runs
+    forward and backward when it is not `parts.model` itself (the DistributedDataParallel wrapper). With
     `targets` (the teachers' soft targets, a row per training image), the loss is the distillation loss; with
-    `mixer`, the batches are blended (MixUp / CutMix) and so are their labels; `ema` follows every step."""
+    `mixer`, the batches are blended (MixUp / CutMix) and so are their labels."""
+    model = network or parts.model
+    optimizer, generator, ema = parts.optimizer, parts.generator, parts.ema
     model.train()
     dev = next(model.parameters()).device
     loss_fn = loss_fn.to(dev)
@@ -111,7 +112,7 @@ def train_one_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        scheduler.step()
+        parts.scheduler.step()
         if ema is not None:
             ema.update_parameters(model)  # a DistributedDataParallel wrapper yields its network's tensors, in order
         value = loss.item()
@@ -284,6 +285,37 @@ def run_experiment(
     return model, run
 
 
+@dataclass
+class _Training:
+    """What the epoch loop works with, built once by `_set_up`."""
+
+    config: Experiment
+    info: DistInfo
+    loaded: dict[str, ImageSplit]  # as read (the unseen-in-train figures compare with its train split)
+    splits: dict[str, ImageSplit]  # the same, with the train split relabelled for the run's label source
+    select_on: str  # the split that picks the best epoch
+    device: torch.device
+    mode: Mode
+    probe: Any
+    parts: Trainables
+    network: nn.Module  # what runs forward and backward (under torchrun, the DDP wrapper of parts.model)
+    loss_fn: nn.Module
+    transform: BatchTransform
+    steps: int
+    aug_generator: torch.Generator | None
+    targets: torch.Tensor | None
+    mixer: BatchMixer | None
+
+    @property
+    def train(self) -> ImageSplit:
+        return self.splits["train"]
+
+    @property
+    def kept(self) -> nn.Module:
+        """The network evaluated every epoch and saved: the weight average where the run keeps one."""
+        return self.parts.ema.module if self.parts.ema is not None else self.parts.model
+
+
 def _train(
     config: Experiment,
     out: Path | None,
@@ -295,6 +327,33 @@ def _train(
     """The training itself. With `out` (the partial folder, rank 0's), the resume state goes there after every
     epoch and, at the end, the weights and then the record; with `resume_from`, every rank continues from the
     state there (if there is one yet)."""
+    run = _set_up(config, data, info, out or resume_from)
+    history: list[dict[str, Any]] = []
+    best = Best()
+    first_epoch = 1
+    if resume_from is not None and can_resume(resume_from):
+        done, history, best = load_last(resume_from, config, run.parts, info.world_size)
+        first_epoch = done + 1
+    run.network = distributed.wrap(run.parts.model, info)  # gradients averaged over the ranks
+    for cb in callbacks:
+        cb.on_train_begin(
+            {
+                "run": config.name,
+                "config": config.to_dict(),
+                "epochs": config.epochs,
+                "first_epoch": first_epoch,
+                "folder": str(out) if out is not None else None,
+                "steps": run.steps,
+                "sizes": {k: len(v) for k, v in run.splits.items()},
+            }
+        )
+    started = time.time()
+    best = _epochs(run, first_epoch, history, best, out, callbacks)
+    return _finish(run, history, best, out, time.time() - started)
+
+
+def _set_up(config: Experiment, data: dict[str, ImageSplit] | None, info: DistInfo, folder: Path | None) -> _Training:
+    """Seeds, data, the training mode, the network and everything that steps it."""
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     # In one process the order and the augmentation share one generator (as they always have); each rank of
@@ -304,10 +363,8 @@ def _train(
     if config.labels != "fer2013":
         ferplus.require_votes(loaded)
     train = ferplus.relabel(loaded["train"], config.labels)  # FER+ labels: the faces they keep, relabelled
-    splits = {**loaded, "train": train}
     if config.labels != "fer2013":
         log.info("FER+ labels (%s): %s", config.labels, train.origin)
-    select_on = "validation" if "validation" in splits else "test"
     dev = device_for(info)
     mode, probe = _agreed_mode(config, len(train), info)
     model = build_model(config, num_classes=len(train.classes), load_weights=not config.init_from)
@@ -317,59 +374,50 @@ def _train(
     optimizer = make_optimizer(model, config)
     steps = distributed.steps_per_epoch(len(train), config.batch_size, info)
     scheduler = make_scheduler(optimizer, config, steps)
-    loss_fn = make_loss(config, train)
-    transform = batch_transform(config)
-    targets = training_targets(config, train, out or resume_from) if config.teachers else None
+    # (built in this order since the first runs; none of them draws from the seeded generators)
+    loss_fn, transform = make_loss(config, train), batch_transform(config)
+    targets = training_targets(config, train, folder) if config.teachers else None
     mixer = make_mixer(config, len(train.classes))
-    ema = make_ema(model, config)
-    kept = ema.module if ema is not None else model  # the network evaluated every epoch and saved
-    history: list[dict[str, Any]] = []
-    best = Best()
-    first_epoch = 1
-    parts = Trainables(model, optimizer, scheduler, generator, ema)
-    if resume_from is not None and can_resume(resume_from):
-        done, history, best = load_last(resume_from, config, parts, info.world_size)
-        first_epoch = done + 1
-    trained = distributed.wrap(model, info)  # gradients averaged over the ranks; `model` stays the plain net
-    for cb in callbacks:
-        cb.on_train_begin(
-            {
-                "run": config.name,
-                "config": config.to_dict(),
-                "epochs": config.epochs,
-                "first_epoch": first_epoch,
-                "folder": str(out) if out is not None else None,
-                "steps": steps,
-                "sizes": {k: len(v) for k, v in splits.items()},
-            }
-        )
-    started = time.time()
+    parts = Trainables(model, optimizer, scheduler, generator, make_ema(model, config))
+    return _Training(
+        config=config,
+        info=info,
+        loaded=loaded,
+        splits={**loaded, "train": train},
+        select_on="validation" if "validation" in loaded else "test",
+        device=dev,
+        mode=mode,
+        probe=probe,
+        parts=parts,
+        network=model,
+        loss_fn=loss_fn,
+        transform=transform,
+        steps=steps,
+        aug_generator=aug_generator,
+        targets=targets,
+        mixer=mixer,
+    )
+
+
+def _epochs(
+    run: _Training, first_epoch: int, history: list[dict[str, Any]], best: Best, out: Path | None,
+    callbacks: list[Callback],
+) -> Best:  # fmt: skip
+    """The epoch loop: train, evaluate on the selection split, keep the best, save the resume state."""
+    config = run.config
     for epoch in range(first_epoch, config.epochs + 1):
         t0 = time.time()
         epoch_log = train_one_epoch(
-            trained,
-            optimizer,
-            scheduler,
-            loss_fn,
-            train,
-            transform,
-            config,
-            generator,
-            epoch,
-            callbacks,
-            info,
-            aug_generator,
-            mode,
-            targets,
-            mixer,
-            ema,
-        )
-        _check_finite(model, epoch)
-        ev = evaluate(kept, splits[select_on], transform, mode)
+            run.parts, run.loss_fn, run.train, run.transform, config, epoch,
+            network=run.network, callbacks=callbacks, info=run.info, aug_generator=run.aug_generator,
+            mode=run.mode, targets=run.targets, mixer=run.mixer,
+        )  # fmt: skip
+        _check_finite(run.parts.model, epoch)
+        ev = evaluate(run.kept, run.splits[run.select_on], run.transform, run.mode)
         score = _selection_score(config, ev)
         epoch_log.update(
             epoch=epoch,
-            eval_split=select_on,
+            eval_split=run.select_on,
             eval_loss=ev["loss"],
             eval_accuracy=ev["accuracy"],
             eval_macro_f1=ev["macro_f1"],
@@ -380,21 +428,29 @@ def _train(
         history.append(epoch_log)
         # Keep the best epoch by validation accuracy. Without a validation split (notMNIST) nothing is
         # selected on test: the last epoch is the model.
-        if select_on != "validation" or score > best.accuracy:
-            best = Best(epoch, score, {k: v.detach().cpu().clone() for k, v in kept.state_dict().items()})
+        if run.select_on != "validation" or score > best.accuracy:
+            best = Best(epoch, score, {k: v.detach().cpu().clone() for k, v in run.kept.state_dict().items()})
         if out is not None:
-            save_last(out, config, parts, epoch, history, best, info.world_size)
+            save_last(out, config, run.parts, epoch, history, best, run.info.world_size)
         for cb in callbacks:
             cb.on_epoch_end(epoch, epoch_log)
+    return best
 
+
+def _finish(
+    run: _Training, history: list[dict[str, Any]], best: Best, out: Path | None, seconds: float
+) -> tuple[nn.Module, RunRecord]:
+    """The kept epoch's weights, evaluated on every held-out split, and the run's record (saved with `out`)."""
+    config, model, info = run.config, run.parts.model, run.info
     if best.weights is not None:
         model.load_state_dict(best.weights)
     final = {
-        name: evaluate(model, split, transform, mode, confidence=True, train=loaded["train"])
-        for name, split in splits.items()
+        name: evaluate(model, split, run.transform, run.mode, confidence=True, train=run.loaded["train"])
+        for name, split in run.splits.items()
         if name != "train"
     }
-    run = RunRecord(
+    splits, train = run.splits, run.train
+    record = RunRecord(
         config=config,
         classes=list(train.classes),
         preprocessing=get_task(config.task).preprocessing(config),
@@ -402,22 +458,22 @@ def _train(
         history=history,
         metrics={},
         best_epoch=best.epoch,
-        selected_on=select_on if select_on == "validation" else "last epoch",
+        selected_on=run.select_on if run.select_on == "validation" else "last epoch",
         num_parameters=count_parameters(model),
         trainable_parameters=count_parameters(model, trainable=True),
         training_seconds=round(sum(h["seconds"] for h in history), 1),
-        seconds_this_session=round(time.time() - started, 1),
-        device=str(dev),
+        seconds_this_session=round(seconds, 1),
+        device=str(run.device),
         torch_version=torch.__version__,
         git_commit=git_commit(),
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         complete=True,
         world_size=info.world_size,
         global_batch=config.batch_size * info.world_size,
-        runtime=_runtime(config, mode, probe),
+        runtime=_runtime(config, run.mode, run.probe),
     )
     # The metrics go through the record's own validation, so what is saved is what every reader accepts.
-    run.metrics = record_from_dict({**run.to_dict(), "metrics": final}, Path("meta.json")).metrics
+    record.metrics = record_from_dict({**record.to_dict(), "metrics": final}, Path("meta.json")).metrics
     if out is not None:
-        save_checkpoint(out, model.cpu(), run)  # weights, then the record: the run is finished
-    return model, run
+        save_checkpoint(out, model.cpu(), record)  # weights, then the record: the run is finished
+    return model, record

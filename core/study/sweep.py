@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterable
 from enum import StrEnum
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import Experiment
-from ..errors import CheckpointError, WeightsUnavailable
+from ..errors import CheckpointError, ConfigError, StudyError, WeightsUnavailable
 from ..runs.files import META_FILE, atomic_write_json
 from ..runs.layout import partial_dir
 from ..runs.record import RunRecord, is_complete, read_record
@@ -184,6 +186,24 @@ def torchrun_command(config: Experiment, folder: Path, nproc: int) -> list[str]:
     """One row as a torchrun training on this machine (`--resume`: it continues a stopped row, or starts it)."""
     return ["torchrun", "--standalone", "--nproc_per_node", str(nproc), "-m", "core", "train", config.task,
             *config.to_args(always=("model", "img_size", "epochs")), "--out", str(folder), "--resume"]  # fmt: skip
+
+
+def torchrun_launcher(nproc: int) -> Callable[[str, Experiment, Path], None]:
+    """Run one sweep row as `torchrun --nproc_per_node N -m core train ...`, its output passed through."""
+    if shutil.which("torchrun") is None:
+        raise ConfigError("torchrun is not on PATH (it comes with PyTorch: use the environment's bin/torchrun)")
+
+    def launch(name: str, config: Experiment, folder: Path) -> None:
+        command = torchrun_command(config, folder, nproc)
+        log.info("[%s] %s", name, " ".join(command))
+        proc = subprocess.run(command, stderr=subprocess.PIPE, text=True)
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+        if proc.returncode != 0 and errors and "ImageNet weights" in errors[-1]:
+            raise WeightsUnavailable(errors[-1].removeprefix("error: "))
+        if proc.returncode != 0:
+            raise StudyError(f"row {name} failed (torchrun exit {proc.returncode}): {(errors or ['see above'])[-1]}")
+
+    return launch
 
 
 def default_folder(base: Experiment) -> str:
