@@ -77,3 +77,36 @@ def test_pages_are_thin():
 )
 def test_the_check_catches_a_wrong_way_import(module, source, caught):
     assert wrong_way(CORE / module, source) == caught
+
+
+def test_each_command_is_a_module_that_registers_its_own_arguments():
+    """core/cli/: one module per command, its arguments beside its handler, none over 300 lines."""
+    from core import cli
+
+    modules = sorted((CORE / "cli").glob("*.py"))
+    assert all(len(p.read_text().splitlines()) <= 300 for p in modules), "a CLI module over 300 lines"
+    names = {command.__name__.rsplit(".", 1)[1] for command in cli.COMMANDS}
+    assert names == {p.stem for p in modules} - {"__init__", "flags", "progress"}
+    for command in cli.COMMANDS:
+        assert callable(command.register) and any(n.startswith("cmd_") for n in vars(command))
+
+
+def test_only_the_run_record_writes_meta_json():
+    """Figures added after training go through core/runs (amend.py), never a command's own file writes."""
+    writers = [p for p in MODULES if "write_record(" in p.read_text() or "META_FILE, record" in p.read_text()]
+    assert {p.relative_to(CORE).as_posix() for p in writers} == {"runs/checkpoint.py", "runs/amend.py"}
+
+
+def test_the_face_detector_is_a_seam():
+    """OpenCV's cascade is built in one module; the emotion reader and the in-frames study take any FaceDetector."""
+    import inspect
+
+    from core.inference.emotions import EmotionDetector
+    from core.study.in_frames import framed_faces, matching_face
+
+    assert [p.relative_to(CORE).as_posix() for p in MODULES if "CascadeClassifier" in p.read_text()] == [
+        "inference/faces.py"
+    ]
+    for function, name in ((EmotionDetector.__init__, "face_detector"), (framed_faces, "face_detector"),
+                           (matching_face, "finder")):  # fmt: skip
+        assert "FaceDetector" in str(inspect.signature(function).parameters[name].annotation)

@@ -4,7 +4,8 @@ read about as well as the crop itself, and the old wider crop measurably worse."
 import pytest
 
 from core.cli import main
-from core.inference.emotions import FRAMING, EmotionDetector
+from core.inference.emotions import EmotionDetector
+from core.inference.faces import Framing, HaarCascade
 from core.study.in_frames import in_frame_evaluation
 from tests.test_calibration import BEST_FER, ROOT
 
@@ -14,10 +15,10 @@ pytestmark = pytest.mark.slow
 def test_the_crop_matches_fer_framing_and_costs_little(fer_data):
     split = fer_data["validation"]
     matched = in_frame_evaluation(EmotionDetector(BEST_FER), split, 400)
-    wide = in_frame_evaluation(EmotionDetector(BEST_FER, margin=1.2), split, 400)
+    wide = in_frame_evaluation(EmotionDetector(BEST_FER, framing=Framing(margin=1.2)), split, 400)
     assert matched["detected"] > 0.55  # Haar finds most of FER's faces (not all: many are turned or tilted)
-    assert matched["framing"]["margin"] == FRAMING["margin"]
-    assert abs(matched["framing"]["fer_side_over_box"] - FRAMING["margin"]) < 0.05  # the crop is FER's framing
+    assert matched["framing"]["margin"] == HaarCascade.FRAMING.margin
+    assert abs(matched["framing"]["fer_side_over_box"] - HaarCascade.FRAMING.margin) < 0.05  # the crop is FER's framing
     assert matched["gap_points"] < 6 and wide["gap_points"] > matched["gap_points"] + 3
 
 

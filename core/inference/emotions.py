@@ -1,4 +1,5 @@
-"""Faces in a frame and their emotions: core.inference.faces finds them, a FER checkpoint reads them.
+"""Faces in a frame and their emotions: a face detector finds them (core.inference.faces; the Haar cascade unless
+another is passed in), a FER checkpoint reads them.
 
 `EmotionDetector(checkpoint_dir).detect(frame)` -> faces, each with a box, a label and probabilities for all
 seven emotions. Crops go through the training pipeline's own preprocessing (core.data.images.prepare_image to the
@@ -23,7 +24,17 @@ from ..errors import CheckpointError
 from ..runs.checkpoint import load_checkpoint
 from ..runs.record import RunRecord
 from .calibration import Calibration
-from .faces import Box, BoxFollower, FaceFinder, FaceTracker, face_crop, to_gray, whole_face_box
+from .faces import (
+    Box,
+    BoxFollower,
+    FaceDetector,
+    FaceTracker,
+    Framing,
+    HaarCascade,
+    face_crop,
+    to_gray,
+    whole_face_box,
+)
 from .modes import inference_mode
 from .onnx_runtime import onnx_forward
 from .runtime import predict_logits
@@ -48,12 +59,6 @@ class Face:
         }
 
 
-# The crop around the cascade's box that frames a face as FER-2013's 48 x 48 faces are framed: measured with
-# `python -m core evaluate RUN --split validation --in-frames N` (core.study.in_frames), whose FER face side over
-# the cascade's box is 1.01-1.03 with the centres within 0.3 % (the earlier 1.2 cost 8-12 points in frames).
-FRAMING = {"margin": 1.03, "shift_y": 0.0}
-
-
 def _calibration(record: RunRecord, folder: Path) -> Calibration | None:
     """The run's fitted calibration (`python -m core calibrate`), or None for a run without one."""
     if record.calibration is None:
@@ -70,14 +75,14 @@ def prepare_face(crop_gray: np.ndarray, size: int) -> np.ndarray:
 
 
 class EmotionDetector:
-    """A FER checkpoint plus a face finder: frames in, faces with emotions out."""
+    """A FER checkpoint plus a face detector: frames in, faces with emotions out. `face_detector` defaults to
+    OpenCV's Haar cascade; `framing` to the detector's own (measured) framing."""
 
     def __init__(
         self,
         checkpoint_dir: str | Path,
-        detect_width: int = 320,
-        margin: float = FRAMING["margin"],
-        shift_y: float = FRAMING["shift_y"],
+        face_detector: FaceDetector | None = None,
+        framing: Framing | None = None,
         threshold: float = 0.4,
         smoothing: float = 0.4,
         precision: str = "auto",
@@ -102,9 +107,8 @@ class EmotionDetector:
         self.classes = list(self.record.classes)
         self.decoded_size = self.record.decoded_size
         self.transform = batch_transform(self.config)
-        self.finder = FaceFinder(detect_width)
-        self.margin = margin
-        self.shift_y = shift_y
+        self.face_detector: FaceDetector = face_detector or HaarCascade()
+        self.framing = framing or self.face_detector.framing
         self.threshold = threshold
         self.tracker = FaceTracker(alpha=smoothing)
         self.detect_every = detect_every
@@ -116,7 +120,7 @@ class EmotionDetector:
         twin = copy.copy(self)
         twin.tracker = FaceTracker(alpha=self.tracker.alpha)
         twin.follower = BoxFollower()
-        twin.finder = FaceFinder(self.finder.detect_width, self.finder.min_face)  # OpenCV's cascade: one per thread
+        twin.face_detector = self.face_detector.fresh()
         twin._since_detection = 0
         return twin
 
@@ -155,7 +159,7 @@ class EmotionDetector:
 
     def framed_crops(self, gray: np.ndarray, found: list[Box]) -> list[tuple[Box, np.ndarray]]:
         """The crop box of each found face (framed like FER-2013's faces) and its gray pixels."""
-        return [face_crop(gray, b, self.margin, self.shift_y) for b in found]
+        return [face_crop(gray, b, self.framing) for b in found]
 
     def crops_and_probabilities(self, gray: np.ndarray, found: list[Box]) -> tuple[list[Box], np.ndarray]:
         """The crop box of each found face (framed like FER-2013's faces) and its probabilities."""
@@ -165,7 +169,7 @@ class EmotionDetector:
     def detect(self, frame: np.ndarray, order: str = "bgr") -> list[Face]:
         """Every face in one image (no smoothing)."""
         gray = to_gray(frame, order)
-        boxes, probs = self.crops_and_probabilities(gray, self.finder.find(gray))
+        boxes, probs = self.crops_and_probabilities(gray, self.face_detector.find(gray))
         return [self._face(b, p) for b, p in zip(boxes, probs)]
 
     def locate(self, gray: np.ndarray) -> list[Box]:
@@ -175,7 +179,7 @@ class EmotionDetector:
         followed = None if self._since_detection >= self.detect_every else self.follower.follow(gray)
         if followed is not None:
             return followed
-        found = self.finder.find(gray)
+        found = self.face_detector.find(gray)
         self.follower.reset(gray, found)
         self._since_detection = 0
         return found

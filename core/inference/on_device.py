@@ -8,22 +8,26 @@ from pathlib import Path
 from typing import Any
 
 from .emotions import EmotionDetector
-from .faces import CASCADE_FILE
+from .faces import CASCADE_FILE, HaarCascade
 
 
 def settings(detector: EmotionDetector) -> dict[str, Any]:
-    """The pipeline's settings as JSON for the browser (every number the server's pipeline uses)."""
+    """The pipeline's settings as JSON for the browser (every number the server's pipeline uses). The browser runs
+    OpenCV's Haar cascade (opencv.js), so the server's detector must be that cascade too."""
+    cascade = detector.face_detector
+    if not isinstance(cascade, HaarCascade):
+        raise TypeError(f"the on-device mode runs OpenCV's Haar cascade; this detector is a {type(cascade).__name__}")
     return {
         "classes": list(detector.classes),
         "decoded_size": detector.decoded_size,
         "image_size": detector.config.image_size,
-        "margin": detector.margin,
-        "shift_y": detector.shift_y,
+        "margin": detector.framing.margin,
+        "shift_y": detector.framing.shift_y,
         "threshold": detector.threshold,
         "calibration": None if detector.calibration is None else detector.calibration.to_dict(),
         "detect_every": detector.detect_every,
-        "detect_width": detector.finder.detect_width,
-        "min_face": detector.finder.min_face,
+        "detect_width": cascade.detect_width,
+        "min_face": cascade.min_face,
         "smoothing": detector.tracker.alpha,
         "people": detector.people,
     }

@@ -183,7 +183,10 @@ def face_crops(checkpoint: str | Path) -> tuple[nn.Module, Crops]:
 
     def crops(image: Image.Image) -> list[tuple[Box | None, np.ndarray]]:
         gray = to_gray(to_rgb_array(image), "rgb")
-        return [(box, detector.prepare(crop)) for box, crop in detector.framed_crops(gray, detector.finder.find(gray))]
+        return [
+            (box, detector.prepare(crop))
+            for box, crop in detector.framed_crops(gray, detector.face_detector.find(gray))
+        ]
 
     return detector.model, crops
 

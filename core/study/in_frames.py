@@ -2,7 +2,7 @@
 place and size, then detect -> crop -> preprocess -> classify, exactly as a video frame goes. Compared with
 classifying the same 48 x 48 faces directly ("crop-only"), the gap is what the detector's framing costs; the
 framing of the found faces (the pasted face's side and centre relative to the cascade's box) is measured too,
-which is how the detector's crop was matched to FER-2013's (core.inference.emotions.FRAMING)."""
+which is how the detector's crop was matched to FER-2013's (core.inference.faces.HaarCascade.FRAMING)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import torch
 
 from ..data.ferplus import COLUMNS, MANIFEST_FILE, VOTES_FILE, plurality
 from ..data.sources import ImageSplit
-from ..inference.emotions import FRAMING, EmotionDetector, prepare_face
-from ..inference.faces import Box, FaceFinder, face_crop, iou
+from ..inference.emotions import EmotionDetector, prepare_face
+from ..inference.faces import Box, FaceDetector, HaarCascade, face_crop, iou
 
 FRAME = (480, 640)
 
@@ -43,7 +43,7 @@ def paste(face: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, tuple
     return np.clip(frame, 0, 255).astype(np.uint8), (x + pad, y + pad, side, side)
 
 
-def matching_face(finder: FaceFinder, frame: np.ndarray, truth: Box) -> Box | None:
+def matching_face(finder: FaceDetector, frame: np.ndarray, truth: Box) -> Box | None:
     """The cascade's box for the pasted face: the found box overlapping it most, if it overlaps by IoU 0.3."""
     best = max(finder.find(frame), key=lambda b: iou(b, truth), default=None)
     return best if best is not None and iou(best, truth) >= 0.3 else None
@@ -59,7 +59,7 @@ def in_frame_evaluation(detector: EmotionDetector, split: ImageSplit, n: int | N
     found, frame_pred, scale, shift_x, shift_y = [], [], [], [], []
     for face in faces:
         frame, truth = paste(face, rng)
-        best = matching_face(detector.finder, frame, truth)
+        best = matching_face(detector.face_detector, frame, truth)
         if best is None:
             found.append(False)
             frame_pred.append(-1)
@@ -80,8 +80,8 @@ def in_frame_evaluation(detector: EmotionDetector, split: ImageSplit, n: int | N
         "in_frame_accuracy_detected": float((in_frame[hit] == labels[hit]).mean()) if hit.any() else None,
         "in_frame_accuracy_all": float((in_frame == labels).mean()),  # a missed face counts as wrong
         "framing": {
-            "margin": detector.margin,
-            "shift_y": detector.shift_y,
+            "margin": detector.framing.margin,
+            "shift_y": detector.framing.shift_y,
             "fer_side_over_box": float(np.median(scale)) if scale else None,
             "fer_centre_dx_over_box": float(np.median(shift_x)) if shift_x else None,
             "fer_centre_dy_over_box": float(np.median(shift_y)) if shift_y else None,
@@ -106,14 +106,17 @@ def in_frame_evaluation(detector: EmotionDetector, split: ImageSplit, n: int | N
 
 
 def framed_faces(
-    split: ImageSplit, seed: int = 0, progress: Callable[[int, int], None] | None = None
+    split: ImageSplit,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+    face_detector: FaceDetector | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each face of a split as the webcam's pipeline sees it: pasted into a frame (`paste`), found by the
     cascade, cropped with the webcam's framing and decoded back to the split's size. Returns the crops
     (N x H x W uint8; the face itself where the cascade missed it) and which faces were found. A training set of
     these teaches a model the detector's framing (`python -m core framed-faces`)."""
     rng = np.random.default_rng(seed)
-    finder = FaceFinder(320)  # the webcam's detection width
+    finder = face_detector or HaarCascade()  # the webcam's detector
     faces = split.images[:, 0].numpy()
     out, found = faces.copy(), np.zeros(len(faces), dtype=bool)
     size = faces.shape[-1]
@@ -121,7 +124,7 @@ def framed_faces(
         frame, truth = paste(face, rng)
         best = matching_face(finder, frame, truth)
         if best is not None:
-            _, crop = face_crop(frame, best, FRAMING["margin"], FRAMING["shift_y"])
+            _, crop = face_crop(frame, best, finder.framing)
             out[i], found[i] = prepare_face(crop, size), True
         if progress is not None and ((i + 1) % 500 == 0 or i + 1 == len(faces)):
             progress(i + 1, len(faces))
