@@ -3,7 +3,7 @@
 SHELL := bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum | cut -c1-12)
 PORT ?= 8501
 
 # The Live page's on-device component (JavaScript from npm, exact versions in its lockfile), built when missing or
@@ -13,11 +13,12 @@ FRONTEND_STAMP := $(FRONTEND)/dist/.built-$(shell cat $(FRONTEND)/package-lock.j
 
 .PHONY: setup run test test-fast lint format clean-cache frontend
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing requirements into $(VENV) (first time: a few minutes)…"
 	@set -o pipefail; $(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt 2>&1 \
 		| { grep -v "is ignored: it is neither a file nor a directory" || true; }
+	@$(VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . --config-settings editable_mode=compat
 	@rm -f $(VENV)/.installed-*; touch $(STAMP)
 
 setup: $(STAMP)

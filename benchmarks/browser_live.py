@@ -35,11 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from tests.browser import BROWSER_ARGS, CHROMIUM, live_device_frame
+from tests.fake_camera import write_y4m
 
-from tests.browser import BROWSER_ARGS, CHROMIUM, live_device_frame  # noqa: E402
-from tests.fake_camera import write_y4m  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 ON_DEVICE, ON_SERVER = "On this device", "On the server (WebRTC)"
 WEBRTC_FRAME = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'

@@ -19,10 +19,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from tests.browser import BROWSER_ARGS, CHROMIUM, free_port
 
-from tests.browser import BROWSER_ARGS, CHROMIUM, free_port  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 TITLES = {"": "Letters & Faces", "samples": "Original and permuted samples", "train": "Train or load models"}
 

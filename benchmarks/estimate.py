@@ -15,13 +15,11 @@ import argparse
 import json
 import multiprocessing
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 SETTINGS = [
     ("notmnist", {"model": "mlp", "epochs": 2, "train_limit": 3000}),

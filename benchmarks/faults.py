@@ -29,12 +29,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from core.errors import CheckpointError
+from core.runs.files import META_FILE, WEIGHTS_FILE, weights_digest
+from core.runs.record import read_record
 
-from core.errors import CheckpointError  # noqa: E402
-from core.runs.files import META_FILE, WEIGHTS_FILE, weights_digest  # noqa: E402
-from core.runs.record import read_record  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 EPOCHS = 3
 FAULTS = ("epoch", "state write", "weights write", "final write")

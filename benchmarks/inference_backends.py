@@ -18,18 +18,17 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from core.data import fer
+from core.data.cache import load_split
+from core.data.tasks import batch_transform
+from core.inference.modes import Mode
+from core.inference.onnx_runtime import OnnxForward
+from core.inference.runtime import bf16_supported
+from core.inference.serving import configure_serving
+from core.runs.checkpoint import load_checkpoint
+from core.runs.index import webcam_default
 
-from core.data import fer  # noqa: E402
-from core.data.cache import load_split  # noqa: E402
-from core.data.tasks import batch_transform  # noqa: E402
-from core.inference.modes import Mode  # noqa: E402
-from core.inference.onnx_runtime import OnnxForward  # noqa: E402
-from core.inference.runtime import bf16_supported  # noqa: E402
-from core.inference.serving import configure_serving  # noqa: E402
-from core.runs.checkpoint import load_checkpoint  # noqa: E402
-from core.runs.index import webcam_default  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 

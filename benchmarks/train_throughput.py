@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,17 +23,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from core.config import Experiment  # noqa: E402
-from core.data import fer  # noqa: E402
-from core.data.cache import load_split  # noqa: E402
-from core.data.tasks import batch_transform  # noqa: E402
-from core.engine.optim import make_optimizer  # noqa: E402
-from core.engine.probe import training_mode  # noqa: E402
-from core.inference.modes import Mode, candidate_modes, processor_name  # noqa: E402
-from core.inference.runtime import device  # noqa: E402
-from core.models import build_model  # noqa: E402
+from core.config import Experiment
+from core.data import fer
+from core.data.cache import load_split
+from core.data.tasks import batch_transform
+from core.engine.optim import make_optimizer
+from core.engine.probe import training_mode
+from core.inference.modes import Mode, candidate_modes, processor_name
+from core.inference.runtime import device
+from core.models import build_model
 
 
 def write_image_folder(images: torch.Tensor, labels: torch.Tensor, root: Path) -> None:

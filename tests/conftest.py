@@ -1,12 +1,11 @@
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
+from core.engine.callbacks import Callback
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from core.engine.callbacks import Callback  # noqa: E402  (after the path is set)
 
 NOTMNIST_DIR = Path(os.environ.get("NOTMNIST_TEST_DATA", ROOT.parent / "shared" / "data" / "notmnist"))
 

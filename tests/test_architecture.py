@@ -110,3 +110,19 @@ def test_the_face_detector_is_a_seam():
     for function, name in ((EmotionDetector.__init__, "face_detector"), (framed_faces, "face_detector"),
                            (matching_face, "finder")):  # fmt: skip
         assert "FaceDetector" in str(inspect.signature(function).parameters[name].annotation)
+
+
+def test_the_project_is_installed_and_nothing_edits_sys_path():
+    """`make` installs the project in editable mode; no test, benchmark or page puts it on sys.path by hand."""
+    from importlib.metadata import distribution
+
+    dist = distribution("letters-and-faces")
+    assert any(e.value == "core.cli:main" for e in dist.entry_points)
+    scripts = [
+        *ROOT.glob("tests/*.py"),
+        *ROOT.glob("benchmarks/*.py"),
+        *ROOT.glob("ui/*.py"),
+        ROOT / "streamlit_app.py",
+    ]
+    edits = ("sys.path." + "insert", "sys.path." + "append")  # spelt apart: this file names them
+    assert not [p.name for p in scripts if any(edit in p.read_text() for edit in edits)]
