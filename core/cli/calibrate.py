@@ -18,13 +18,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from ..inference.modes import inference_mode
     from ..runs.amend import record_calibration
     from ..runs.checkpoint import load_checkpoint
+    from ..runs.data_source import run_data_source
     from ..study.calibrate import describe, fit, split_logits
 
     model, record = load_checkpoint(args.checkpoint)
     if record.task != "fer":
         raise ConfigError(f"{args.checkpoint} is a {record.task} model; calibration is for emotion (fer) models")
     spec = get_task("fer").spec
-    data = args.data or record.data.source or None
+    data = run_data_source(record, args.data)
     splits = {name: load_split(spec, data, name) for name in ("train", "validation", "test")}
     mode, _ = inference_mode(model, record.config, 256)
     transform = batch_transform(record.config)

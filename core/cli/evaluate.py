@@ -11,6 +11,7 @@ from typing import Any
 from ..config import TTA_METHODS
 from ..errors import ConfigError, DataSourceError
 from ..runs.amend import record_tta, record_unseen
+from ..runs.data_source import run_data_source
 from ..runs.record import describe_consensus
 from .flags import add_mode_flags
 
@@ -40,7 +41,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     spec = get_task(config.task).spec
     if args.split not in spec.splits:
         raise ConfigError(f"--split {args.split}: {config.task} has the splits {', '.join(spec.splits)}")
-    data = args.data or record.data.source or None
+    data = run_data_source(record, args.data)
     split = load_split(spec, data, args.split)
     if args.in_frames:
         return _evaluate_in_frames(args, split)
@@ -87,7 +88,7 @@ def _evaluate_ensemble(args: argparse.Namespace) -> int:
     spec = get_task(task).spec
     if args.split not in spec.splits:
         raise ConfigError(f"--split {args.split}: {task} has the splits {', '.join(spec.splits)}")
-    data = args.data or records[0].data.source or None
+    data = run_data_source(records[0], args.data)
     split = load_split(spec, data, args.split)
     train = _train_for_unseen(spec, data, args.split)
     probabilities = mean_probabilities(args.checkpoint, split, args.tta, 1.0, args.precision, args.memory_format)

@@ -18,6 +18,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from ..data.cache import load_split
     from ..data.tasks import get_task
     from ..runs.amend import record_explanations
+    from ..runs.data_source import run_data_source
     from ..runs.record import read_record
     from ..study.explanations import class_maps, explain_files, split_figures
 
@@ -38,7 +39,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         log.error("error: %s", line)
     split = None
     if args.faithfulness or args.by_class:
-        split = load_split(get_task(record.task).spec, args.data or record.data.source or None, "test")
+        split = load_split(get_task(record.task).spec, run_data_source(record, args.data), "test")
     if args.faithfulness and split is not None:
         output.update(split_figures(args.checkpoint, split, args.faithfulness, args.method))
     if args.by_class and split is not None:

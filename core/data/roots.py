@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import DataSourceError
 from .sources import DatasetSpec
 
 ROOTS_ENV = "STUDY_DATA_ROOTS"
@@ -107,3 +108,41 @@ def choices(spec: DatasetSpec, online: bool, roots: list[Path] | None = None) ->
     if spec.bundled is not None:
         out.append(Choice("bundled", "bundled sample (200 test images; no training)", False))
     return out
+
+
+def reference(source: str) -> str:
+    """A portable name for a data source, kept in a run's record: a folder under a data root as its path below
+    that root ("fer"), any other folder by its name ("framed-fer"), a hub id or `bundled` as itself."""
+    if not _looks_like_path(source):
+        return source
+    folder = Path(source).expanduser().resolve()
+    for root in data_roots():
+        if folder.is_relative_to(root) and folder != root:
+            return folder.relative_to(root).as_posix()
+    return folder.name
+
+
+def _looks_like_path(source: str) -> bool:
+    return source.startswith(("/", ".", "~")) or source.count("/") != 1 and source != "bundled"
+
+
+def locate(spec: DatasetSpec, task: str, source: str, portable: str | None = None) -> str:
+    """The data a run was trained on, on this machine: the recorded source where it exists (or is a hub id),
+    else the dataset folder its portable reference names under the data roots, else one of this task's dataset
+    folders there with the same name. A one-line error names what was looked for when none is found."""
+    if not _looks_like_path(source) or Path(source).expanduser().is_dir():
+        return source
+    name = portable or Path(source).name
+    roots = data_roots()
+    for root in roots:
+        candidate = root / name
+        if ".." not in Path(name).parts and candidate.is_dir() and fits(spec, candidate):
+            return str(candidate)
+    for folder in local_datasets(spec, roots):
+        if folder.name == Path(name).name:
+            return str(folder)
+    where = ", ".join(str(r) for r in roots) or "none exist"
+    raise DataSourceError(
+        f"the run's data ({source}) is not on this machine, and no {task} dataset '{name}' is under the data "
+        f"roots ({where}; set {ROOTS_ENV}); give --data"
+    )

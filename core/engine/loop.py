@@ -26,6 +26,7 @@ from torch import nn
 from ..config import Experiment
 from ..data import ferplus
 from ..data.cache import load_split
+from ..data.roots import reference as data_reference
 from ..data.sources import ImageSplit, unseen_mask
 from ..data.tasks import batch_transform, get_task
 from ..data.transforms import BatchTransform
@@ -454,7 +455,12 @@ def _finish(
         config=config,
         classes=list(train.classes),
         preprocessing=get_task(config.task).preprocessing(config),
-        data=DataInfo(train.source, {k: len(v) for k, v in splits.items()}, {k: v.origin for k, v in splits.items()}),
+        data=DataInfo(
+            train.source,
+            {k: len(v) for k, v in splits.items()},
+            {k: v.origin for k, v in splits.items()},
+            data_reference(train.source),
+        ),
         history=history,
         metrics={},
         best_epoch=best.epoch,

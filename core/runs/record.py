@@ -86,12 +86,21 @@ class SplitMetrics:
 
 @dataclass(frozen=True)
 class DataInfo:
-    source: str
+    source: str  # as the training machine named it (provenance)
     sizes: dict[str, int]  # split -> number of images
     splits: dict[str, str]  # split -> how it was made from the source
+    reference: str | None = None  # portable: the folder below a data root, a folder's name or the hub id
+
+    @property
+    def portable(self) -> str | None:
+        """The portable reference (records written before it existed: the source folder's name)."""
+        if self.reference is not None or not self.source:
+            return self.reference
+        return Path(self.source).name if self.source.startswith(("/", ".", "~")) else self.source
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, **{f"{k}_size": v for k, v in self.sizes.items()}, "splits": self.splits}
+        out = {"source": self.source, **{f"{k}_size": v for k, v in self.sizes.items()}, "splits": self.splits}
+        return out if self.reference is None else {**out, "reference": self.reference}
 
 
 @dataclass
@@ -399,7 +408,12 @@ def record_from_dict(meta: Any, file: Path) -> RunRecord:
     data_raw = f.obj(meta, "data", "data") or {}
     splits = f.obj(data_raw, "splits", "data.splits", required=False) or {}
     sizes = {k[: -len("_size")]: f.whole(data_raw, k, f"data.{k}") for k in data_raw if k.endswith("_size")}
-    data = DataInfo(f.text(data_raw, "source", "data.source") or "", sizes, {str(k): str(v) for k, v in splits.items()})
+    data = DataInfo(
+        f.text(data_raw, "source", "data.source") or "",
+        sizes,
+        {str(k): str(v) for k, v in splits.items()},
+        f.text(data_raw, "reference", "data.reference", required=False),
+    )
     history = f.seq(meta, "history", "history")
     for i, h in enumerate(history):
         if not isinstance(h, dict):

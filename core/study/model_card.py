@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..runs.record import RunRecord, SplitMetrics, agreement_cell
-from .report import took, training_command
+from .report import portable, took, training_command
 
 RARE_SHARE = 0.05  # a class under this share of the evaluated images is called out as rare
 WEAK_RECALL = 0.5
@@ -79,7 +79,7 @@ def model_card(record: RunRecord) -> str:
         frozen = f", frozen up to {c.freeze}" if c.freeze != "none" else ""
         lines.append(f"**Input:** grayscale faces resized to {c.image_size} px; started from {start}{frozen}.")
     sizes = ", ".join(f"{name} {n:,}" for name, n in record.data.sizes.items())
-    lines += ["", "## Data", f"Source `{record.data.source}`; images per split: {sizes}."]
+    lines += ["", "## Data", f"Source `{portable(record.data.source)}`; images per split: {sizes}."]
     for split, origin in record.data.splits.items():
         lines.append(f"- {split}: {origin}")
     lines += [
