@@ -126,3 +126,48 @@ def test_the_project_is_installed_and_nothing_edits_sys_path():
     ]
     edits = ("sys.path." + "insert", "sys.path." + "append")  # spelt apart: this file names them
     assert not [p.name for p in scripts if any(edit in p.read_text() for edit in edits)]
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Which core modules each core module imports, lazy (in-function) imports included."""
+    names = {module_name(p) for p in MODULES}
+    graph: dict[str, set[str]] = {}
+    for path in MODULES:
+        me = module_name(path)
+        package = me if path.name == "__init__.py" else me.rsplit(".", 1)[0]
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(
+                        package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                    )
+                for alias in node.names:
+                    full = f"{base}.{alias.name}"
+                    found.add(full if full in names else base)
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+        graph[me] = {n for n in found if n in names and n != me and not me.startswith(n + ".")}
+    return graph
+
+
+def test_no_import_circle():
+    """No module imports (directly or through others, lazily or not) a module that imports it back."""
+    graph, circles = module_graph(), []
+
+    def visit(node, path):
+        for nxt in graph.get(node, ()):
+            if nxt == path[0]:
+                circles.append(" -> ".join([*path, nxt]))
+            elif nxt not in path and len(path) < 8:
+                visit(nxt, [*path, nxt])
+
+    for start in graph:
+        visit(start, [start])
+    assert not circles, circles[:5]

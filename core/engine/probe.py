@@ -1,7 +1,8 @@
 """The training probe: a few real training steps (transform, forward, backward, optimiser) of every precision and
 memory layout this device supports, for one setting; the fastest is the mode `auto` trains in, and the figures
-are the epoch-time estimate the app shows. Results are cached on disk (core.inference.modes); `python -m core
-probe` measures one from the command line, and the app runs that in the background, never inside a page.
+are the epoch-time estimate the app shows. `training_mode` is the one entry point for training; the cache and the
+pick are core.inference.modes' (`probed`, `ProbeResult.fastest`). `python -m core probe` measures one from the
+command line, and the app runs that in the background, never inside a page.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ..inference.modes import (
     candidate_modes,
     probe_batch,
     probe_key,
-    store_probe,
+    probed,
     time_interleaved,
 )
 from ..inference.runtime import device
@@ -46,11 +47,7 @@ def cached_training_probe(config: Experiment) -> ProbeResult | None:
 def training_probe(config: Experiment, budget_s: float = BUDGET_S, refresh: bool = False) -> ProbeResult:
     """The cached probe of this setting, measured (and cached) the first time or with `refresh`."""
     key = training_key(config)
-    result = None if refresh else cached_probe(key)
-    if result is None:
-        result = measure(config, key, budget_s)
-        store_probe(result)
-    return result
+    return probed(key, lambda: measure(config, key, budget_s), refresh)
 
 
 def training_mode(config: Experiment, train_images: int | None = None) -> tuple[Mode, ProbeResult | None]:

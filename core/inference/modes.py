@@ -7,8 +7,11 @@ architecture, input size, freeze depth, batch size, training or inference) is se
 the device supports are timed, interleaved so a load change hits every mode alike, and the result is cached on
 disk (one small JSON per combination) for every later run, page and process.
 
-The training probe (forward and backward) lives in core.engine.probe; this module has the modes, the cache and
-the forward-only probe that inference uses.
+This module owns the choice: the cache (`probed`: the stored result of a key, else measured once and stored),
+the pick among the modes a setting allows (`ProbeResult.fastest`), and the entry point for inference,
+`inference_mode`. The entry point for training, `core.engine.probe.training_mode`, times training steps (which
+need the optimiser, so it lives with the training code) through the same `probed`. A `Mode` itself is part of
+core.inference.runtime, which runs models in one.
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ from torch import nn
 from ..config import Experiment
 from ..data.cache import cache_dir, make_cache_folder
 from ..runs.files import atomic_write_json
-from .runtime import bf16_supported
+from .runtime import FP32, Mode, bf16_supported
+
+__all__ = ["FP32", "Mode", "ProbeResult", "candidate_modes", "inference_mode", "probed"]
 
 log = logging.getLogger(__name__)
 
@@ -41,40 +46,6 @@ PROBE_VERSION = 1
 # The probe's batch: the real one, but at most about this many input pixels, so ResNet-18 at 224 px times 8
 # images a step (about 1 s here) and the whole probe stays near 10 s; per-image speed changes little above it.
 PROBE_PIXELS = 400_000
-
-
-@dataclass(frozen=True)
-class Mode:
-    precision: str  # fp32 | bf16
-    memory_format: str  # nchw | channels-last
-
-    @property
-    def name(self) -> str:
-        return f"{self.precision}/{self.memory_format}"
-
-    @property
-    def torch_format(self) -> torch.memory_format:
-        return torch.channels_last if self.memory_format == "channels-last" else torch.contiguous_format
-
-    def autocast(self, dev: torch.device) -> contextlib.AbstractContextManager:
-        if self.precision == "bf16":
-            return torch.autocast(dev.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
-    def prepare(self, model: nn.Module) -> nn.Module:
-        """The model's 4-d weights in this layout (in place)."""
-        return model.to(memory_format=self.torch_format)
-
-    def inputs(self, x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous(memory_format=self.torch_format) if x.dim() == 4 else x
-
-    @classmethod
-    def parse(cls, name: str) -> Mode:
-        precision, memory_format = name.split("/")
-        return cls(precision, memory_format)
-
-
-FP32 = Mode("fp32", "nchw")
 
 
 def candidate_modes(precision: str, memory_format: str, dev: torch.device) -> list[Mode]:
@@ -194,6 +165,16 @@ def store_probe(result: ProbeResult) -> None:
     atomic_write_json(path, result.to_dict())  # a reader sees the old file or the new one, never half of one
 
 
+def probed(key: dict[str, Any], measure: Callable[[], ProbeResult], refresh: bool = False) -> ProbeResult:
+    """The stored probe of `key`; measured (and stored for every later run, page and process) the first time, or
+    again with `refresh`."""
+    result = None if refresh else cached_probe(key)
+    if result is None:
+        result = measure()
+        store_probe(result)
+    return result
+
+
 def time_interleaved(steps: dict[str, Callable[[], None]], budget_s: float, max_rounds: int = 5) -> dict[str, float]:
     """Median seconds of each step, timed in rounds (every step once a round) after one untimed warm-up each,
     so a change of load on a shared machine slows every mode alike. At least 2 rounds; more while the budget
@@ -229,10 +210,7 @@ def inference_mode(
     result = None
     if len(allowed) > 1:
         key = probe_key("infer", config, batch_size, dev)
-        result = cached_probe(key)
-        if result is None:
-            result = _probe_inference(model, config, key, batch_size, dev, budget_s)
-            store_probe(result)
+        result = probed(key, lambda: _probe_inference(model, config, key, batch_size, dev, budget_s))
     mode = result.fastest(allowed) if result else allowed[0]
     mode.prepare(model)
     return mode, result

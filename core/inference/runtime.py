@@ -1,15 +1,48 @@
-"""Where models run: the device, whether it has bf16, and logits for uint8 batches in a chosen mode."""
+"""Where models run: the device, whether it has bf16, a mode (precision and memory layout), and logits for uint8
+batches in a chosen mode. Which mode is fastest is measured by core.inference.modes."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-if TYPE_CHECKING:
-    from .modes import Mode
+
+@dataclass(frozen=True)
+class Mode:
+    precision: str  # fp32 | bf16
+    memory_format: str  # nchw | channels-last
+
+    @property
+    def name(self) -> str:
+        return f"{self.precision}/{self.memory_format}"
+
+    @property
+    def torch_format(self) -> torch.memory_format:
+        return torch.channels_last if self.memory_format == "channels-last" else torch.contiguous_format
+
+    def autocast(self, dev: torch.device) -> contextlib.AbstractContextManager:
+        if self.precision == "bf16":
+            return torch.autocast(dev.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        """The model's 4-d weights in this layout (in place)."""
+        return model.to(memory_format=self.torch_format)
+
+    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=self.torch_format) if x.dim() == 4 else x
+
+    @classmethod
+    def parse(cls, name: str) -> Mode:
+        precision, memory_format = name.split("/")
+        return cls(precision, memory_format)
+
+
+FP32 = Mode("fp32", "nchw")
 
 
 def device() -> torch.device:
@@ -33,8 +66,6 @@ def predict_logits(
     """Logits for uint8 images, through the evaluation transform, in batches, in `mode` (core.inference.modes;
     default fp32, the model's own layout). The model must be in eval mode (load_checkpoint returns it so;
     evaluate sets it): switching modes per call costs milliseconds per frame."""
-    from .modes import FP32
-
     mode = mode or FP32
     dev = next(model.parameters()).device
     out = []
