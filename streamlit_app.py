@@ -8,7 +8,7 @@ serving_environment()  # before any page loads torch: passive OpenMP waits for t
 
 import streamlit as st  # noqa: E402
 
-from ui.common import sidebar_data_source  # noqa: E402
+from ui.data_sources import sidebar_data_source  # noqa: E402
 
 st.set_page_config(
     page_title="Letters & Faces: a deep-learning study",
@@ -19,17 +19,17 @@ st.set_page_config(
 navigation = st.navigation(
     {
         "Study": [
-            st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
+            st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", default=True),
         ],
         "notMNIST": [
-            st.Page("pages/samples.py", title="Samples", icon=":material/shuffle:"),
-            st.Page("pages/train.py", title="Train or load models", icon=":material/model_training:"),
-            st.Page("pages/notmnist_results.py", title="notMNIST results", icon=":material/bar_chart:"),
-            st.Page("pages/explain.py", title="What they rely on", icon=":material/visibility:"),
+            st.Page("app_pages/samples.py", title="Samples", icon=":material/shuffle:"),
+            st.Page("app_pages/train.py", title="Train or load models", icon=":material/model_training:"),
+            st.Page("app_pages/notmnist_results.py", title="notMNIST results", icon=":material/bar_chart:"),
+            st.Page("app_pages/explain.py", title="What they rely on", icon=":material/visibility:"),
         ],
         "Emotions": [
-            st.Page("pages/freeze_comparison.py", title="Compare freeze depths", icon=":material/layers:"),
-            st.Page("pages/webcam.py", title="Live emotions", icon=":material/videocam:"),
+            st.Page("app_pages/freeze_comparison.py", title="Compare freeze depths", icon=":material/layers:"),
+            st.Page("app_pages/webcam.py", title="Live emotions", icon=":material/videocam:"),
         ],
     }
 )

@@ -95,7 +95,7 @@ def assert_no_exception(page: Any, after: str = "") -> None:
     assert not shown, f"exception on the page{' after ' + after if after else ''}: {shown}"
 
 
-LIVE_DEVICE = 'iframe[title="ui.on_device.live_device"]'
+LIVE_DEVICE = 'iframe[title="ui.webcam_on_device.live_device"]'
 
 
 def live_device_frame(page: Any, seconds: float = 120) -> Any:

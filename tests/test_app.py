@@ -50,7 +50,7 @@ def test_overview(app):
 
 
 def test_samples_page_shows_original_and_permuted(app, notmnist_dir):
-    open_page(app, "pages/samples.py", notmnist_dir)
+    open_page(app, "app_pages/samples.py", notmnist_dir)
     assert [s.value for s in app.subheader] == ["Original", "Permuted (seed 0)"]
     app.multiselect(key="samples_letters").set_value(["A", "J"])
     app.slider(key="samples_per_letter").set_value(3)
@@ -62,13 +62,13 @@ def test_samples_page_shows_original_and_permuted(app, notmnist_dir):
 
 
 def test_samples_page_falls_back_to_the_bundled_sample(app, tmp_path):
-    open_page(app, "pages/samples.py", "anubhavmaity/notMNIST")  # offline here: the hub does not answer
+    open_page(app, "app_pages/samples.py", "anubhavmaity/notMNIST")  # offline here: the hub does not answer
     assert app.warning and "bundled sample" in app.warning[0].value
     assert app.subheader[0].value == "Original"
 
 
 def test_train_page_form_starts_a_background_run(app, notmnist_dir, tmp_path):
-    open_page(app, "pages/train.py", notmnist_dir)
+    open_page(app, "app_pages/train.py", notmnist_dir)
     app.selectbox(key="letters_model").set_value("mlp")
     app.number_input(key="letters_epochs").set_value(1)
     app.number_input(key="letters_limit").set_value(1000)
@@ -83,7 +83,7 @@ def test_train_page_form_starts_a_background_run(app, notmnist_dir, tmp_path):
 
 
 def test_train_page_loads_a_shipped_model(app, notmnist_dir):
-    open_page(app, "pages/train.py", notmnist_dir)
+    open_page(app, "app_pages/train.py", notmnist_dir)
     models = app.selectbox(key="predict_model")
     assert any("cnn-original" in o for o in models.options)
     models.set_value(next(o for o in models.options if "mlp-permuted" in o))
@@ -97,7 +97,7 @@ def test_the_model_just_trained_is_the_default_and_named_as_yours(app, notmnist_
     import shutil
 
     shutil.copytree(small_checkpoint[0], tmp_path / "runs" / "my-cnn")  # a run the app trained (STUDY_RUNS_DIR)
-    open_page(app, "pages/train.py", notmnist_dir)
+    open_page(app, "app_pages/train.py", notmnist_dir)
     models = app.selectbox(key="predict_model")
     assert models.value.startswith("your runs/my-cnn") and str(tmp_path) not in " ".join(models.options)
     assert any(o.startswith("notmnist/") for o in models.options)  # the shipped runs after it
@@ -107,7 +107,7 @@ def test_results_page_offers_no_folder_without_the_studys_runs(app, notmnist_dir
     import shutil
 
     shutil.copytree(ROOT / "checkpoints" / "beyond" / "notmnist", tmp_path / "runs" / "deep")  # beyond-only runs
-    open_page(app, "pages/notmnist_results.py", notmnist_dir)
+    open_page(app, "app_pages/notmnist_results.py", notmnist_dir)
     folders = app.selectbox(key="results_folder").options
     assert not any("beyond" in f or "deep" in f for f in folders) and not app.exception
 
@@ -123,7 +123,7 @@ def test_results_page_names_runs_of_another_setting(app, notmnist_dir, small_che
         record["config"]["train_limit"] = limit
         record["created"] = f"2026-01-0{1 + (name == 'b')}T00:00:00"
         meta.write_text(json.dumps(record))
-    open_page(app, "pages/notmnist_results.py", notmnist_dir)
+    open_page(app, "app_pages/notmnist_results.py", notmnist_dir)
     app.selectbox(key="results_folder").set_value(next(f for f in app.selectbox(key="results_folder").options
                                                        if "runs" in str(f))).run()  # fmt: skip
     assert not app.exception
@@ -132,7 +132,7 @@ def test_results_page_names_runs_of_another_setting(app, notmnist_dir, small_che
 
 
 def test_results_page_shows_the_two_by_two(app, notmnist_dir):
-    open_page(app, "pages/notmnist_results.py", notmnist_dir)
+    open_page(app, "app_pages/notmnist_results.py", notmnist_dir)
     labels = [m.label for m in app.metric]
     assert labels[:4] == ["CNN, original", "CNN, permuted", "MLP, original", "MLP, permuted"]
     # and the model beyond the study, beside them, with its own figure (not one of the 2x2's seeds)
@@ -164,7 +164,7 @@ def test_freeze_comparison_page_on_a_small_sweep(app, tmp_path, fer_data, fer_di
         base, tmp_path / "runs" / "sweep-small", rows=["scratch", "layer2", "all"], data=slices(fer_data, 200, 64)
     )
     app.run()
-    app.switch_page("pages/freeze_comparison.py")
+    app.switch_page("app_pages/freeze_comparison.py")
     app.run()
     assert not app.exception, app.exception
     sweep_box = app.selectbox(key="sweep_folder")
@@ -182,7 +182,7 @@ def test_freeze_comparison_page_on_a_small_sweep(app, tmp_path, fer_data, fer_di
 
 def test_freeze_comparison_opens_on_the_shipped_study_and_says_how_to_fill_missing_rows(app):
     app.run()
-    app.switch_page("pages/freeze_comparison.py")
+    app.switch_page("app_pages/freeze_comparison.py")
     app.run()
     assert not app.exception, app.exception
     sweep_box = app.selectbox(key="sweep_folder")
@@ -222,7 +222,7 @@ def test_train_page_fer_form_estimates_epoch_time_and_starts_a_run(app, fer_dir,
 
     monkeypatch.setenv("STUDY_CACHE_DIR", str(tmp_path / "cache"))  # no probe cached yet
     monkeypatch.setenv("FER_DATA", str(fer_dir))
-    open_page(app, "pages/train.py", "bundled")
+    open_page(app, "app_pages/train.py", "bundled")
     app.radio(key="train_task").set_value("FER-2013 emotions").run()
     assert not app.exception
     app.selectbox(key="fer_arch").set_value("mobilenet_v2")
@@ -255,18 +255,18 @@ def test_webcam_page_renders_with_a_model(app, tmp_path, emotion_checkpoint, mon
     monkeypatch.setattr("streamlit_webrtc.component.get_this_session_info", lambda: None)
     shutil.copytree(emotion_checkpoint, tmp_path / "runs" / "fer-small")
     app.run()
-    app.switch_page("pages/webcam.py")
+    app.switch_page("app_pages/webcam.py")
     app.session_state["webcam_where"] = SERVER_MODE
     app.run()
     assert not app.exception, app.exception
     assert any("fer-small" in o for o in app.selectbox(key="webcam_model_choice").options)
     assert any("Press START" in i.value for i in app.info)
     # Results a stopped stream left in the queue are dropped, so the next START cannot show them as its faces.
-    stale = app.session_state["webcam_results"]
-    stale.put({"time": 0.0, "fps": 9.0, "ms": 5.0, "faces": []})
-    app.session_state["webcam_last"] = {"time": 0.0}
+    session = app.session_state["webcam_live"]  # the page's state in one object (ui.webcam_video.LiveSession)
+    session.results.put({"time": 0.0, "fps": 9.0, "ms": 5.0, "faces": []})
+    session.last = {"time": 0.0}
     app.run()
-    assert stale.empty() and "webcam_last" not in app.session_state
+    assert session.results.empty() and session.last is None
 
 
 SERVER_MODE = "On the server (WebRTC)"
@@ -275,12 +275,12 @@ SERVER_MODE = "On the server (WebRTC)"
 def test_the_live_page_reads_on_the_device_by_default_and_on_the_server_where_it_cannot(app, tmp_path, monkeypatch):
     """On this device is the default where the component is built; a browser without WebAssembly (the component
     says so) and a server without the build (no Node) get the server's WebRTC mode, with the reason in one line."""
-    import ui.on_device
+    import ui.webcam_on_device
 
     monkeypatch.setattr("streamlit_webrtc.component.get_this_session_info", lambda: None)
-    built = (ui.on_device.DIST / "bundle.js").is_file()
+    built = (ui.webcam_on_device.DIST / "bundle.js").is_file()
     app.run()
-    app.switch_page("pages/webcam.py")
+    app.switch_page("app_pages/webcam.py")
     app.run()
     assert not app.exception, app.exception
     where = app.radio(key="webcam_where")
@@ -295,7 +295,7 @@ def test_the_live_page_reads_on_the_device_by_default_and_on_the_server_where_it
     assert any("cannot run WebAssembly" in c.value for c in app.caption)
     # a server where the component is not built
     del app.session_state["webcam_on_device_unsupported"]
-    monkeypatch.setattr(ui.on_device, "DIST", tmp_path / "not-built")
+    monkeypatch.setattr(ui.webcam_on_device, "DIST", tmp_path / "not-built")
     app.run()
     assert not app.exception and list(app.radio(key="webcam_where").options) == [SERVER_MODE]
     assert any("not built on this server" in c.value for c in app.caption)
@@ -340,7 +340,7 @@ def test_the_webcam_page_runs_again_when_streamlit_webrtc_stop_races_itself(app,
     monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", racing(1))
     shutil.copytree(emotion_checkpoint, tmp_path / "runs" / "fer-small")
     app.run()
-    app.switch_page("pages/webcam.py")
+    app.switch_page("app_pages/webcam.py")
     app.session_state["webcam_where"] = SERVER_MODE
     app.run()
     assert not app.exception, app.exception
@@ -359,7 +359,7 @@ def test_the_webcam_page_runs_again_when_streamlit_webrtc_stop_races_itself(app,
     assert app.exception
 
 
-@pytest.mark.parametrize("page", ["pages/train.py", "pages/notmnist_results.py", "pages/webcam.py"])
+@pytest.mark.parametrize("page", ["app_pages/train.py", "app_pages/notmnist_results.py", "app_pages/webcam.py"])
 def test_a_malformed_run_in_the_runs_folder_breaks_no_page(app, tmp_path, page, monkeypatch):
     import json
     import shutil
@@ -381,7 +381,7 @@ def test_a_malformed_run_in_the_runs_folder_breaks_no_page(app, tmp_path, page, 
 
 def test_train_form_values_survive_a_reload_and_a_bad_address_value_is_refused(app):
     app.query_params.update({"train_task": "FER-2013 emotions", "fer_epochs": "5", "fer_img_size": "48"})
-    open_page(app, "pages/train.py", "bundled")
+    open_page(app, "app_pages/train.py", "bundled")
     assert app.radio(key="train_task").value == "FER-2013 emotions"
     assert app.number_input(key="fer_epochs").value == 5 and app.select_slider(key="fer_img_size").value == 48
     app.number_input(key="fer_epochs").set_value(7).run()
@@ -391,7 +391,7 @@ def test_train_form_values_survive_a_reload_and_a_bad_address_value_is_refused(a
 
     fresh = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
     fresh.query_params.update({"train_task": "FER-2013 emotions", "fer_epochs": "many", "fer_batch": "3"})
-    open_page(fresh, "pages/train.py", "bundled")
+    open_page(fresh, "app_pages/train.py", "bundled")
     refused = [w.value for w in fresh.warning if "Ignored from the address" in w.value]
     assert refused == ["Ignored from the address (not an allowed value): `fer_epochs=many`, `fer_batch=3`."]
     assert fresh.number_input(key="fer_epochs").value == 10 and fresh.select_slider(key="fer_batch").value == 64

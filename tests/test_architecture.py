@@ -62,7 +62,7 @@ def test_no_streamlit_in_the_library():
 
 
 def test_pages_are_thin():
-    pages = sorted((ROOT / "pages").glob("*.py"))
+    pages = sorted((ROOT / "app_pages").glob("*.py"))
     assert pages and all(len(p.read_text().splitlines()) <= 200 for p in pages)
 
 

@@ -93,7 +93,7 @@ def test_the_compose_turn_settings_reach_the_live_pages_ice_configuration(monkey
     monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", streamer)
     app = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
     app.run()
-    app.switch_page("pages/webcam.py")
+    app.switch_page("app_pages/webcam.py")
     app.session_state["webcam_where"] = "On the server (WebRTC)"
     app.run()
     assert not app.exception, app.exception
@@ -103,9 +103,9 @@ def test_the_compose_turn_settings_reach_the_live_pages_ice_configuration(monkey
 
 @pytest.mark.parametrize("setting", ['{"urls": ["turn:a:3478"]}', '[{"username": "u"}]', '[{"urls": []}]', "[3]"])
 def test_a_malformed_ice_setting_is_one_warning_and_no_servers(setting, monkeypatch, caplog):
-    from ui.live_video import rtc_configuration
+    from ui.webcam_video import rtc_configuration
 
     monkeypatch.setenv("WEBRTC_ICE_SERVERS", setting)
     assert rtc_configuration() == {"iceServers": []}
-    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and r.name == "ui.live_video"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and r.name == "ui.webcam_video"]
     assert len(warnings) == 1 and "\n" not in warnings[0]

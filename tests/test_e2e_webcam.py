@@ -17,7 +17,7 @@ from tests.fake_camera import face_frame, write_y4m
 pytestmark = pytest.mark.e2e
 COMPONENT = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
 # START/STOP cycles in a row, each with one START click: streamlit-webrtc 0.72.1+ dropped about one START in ten,
-# and 0.72.0 stalled about one in five (a stopped stream's SDP answer kept, see ui/live_video.py)
+# and 0.72.0 stalled about one in five (a stopped stream's SDP answer kept, see ui/webcam_video.py)
 CYCLES = 20
 LABEL_WITHIN = 10_000  # ms from a START click to a labelled frame: the behaviour asked for, with a CPU-bound neighbour
 CAMERA_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]

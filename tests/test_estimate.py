@@ -71,7 +71,7 @@ def test_the_train_page_estimate_follows_the_form_before_start(tmp_path, monkeyp
     app = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
     app.run()
     app.selectbox(key="notmnist_source").set_value(str(notmnist_dir.resolve()))
-    app.switch_page("pages/train.py").run()
+    app.switch_page("app_pages/train.py").run()
     shown = lambda: next(c.value for c in app.caption if "from Start to results" in c.value)  # noqa: E731
     assert shown().startswith("10 epoch(s) on 14,979 images")
     app.number_input(key="letters_epochs").set_value(1).run()  # no Start: the estimate follows the edit

@@ -114,7 +114,7 @@ def test_video_frame_callback_on_synthetic_frames(emotion_checkpoint):
     sends each frame's reading through the queue (the newest few kept)."""
     import queue
 
-    from ui.live_video import make_frame_callback
+    from ui.webcam_video import make_frame_callback
 
     results: queue.Queue = queue.Queue(maxsize=2)
     callback = make_frame_callback(EmotionDetector(emotion_checkpoint), results)
@@ -129,7 +129,7 @@ def test_video_frame_callback_on_synthetic_frames(emotion_checkpoint):
 def test_the_video_callback_draws_the_grad_cam_overlay_when_it_is_switched_on(emotion_checkpoint):
     import queue
 
-    from ui.live_video import face_cam, make_frame_callback
+    from ui.webcam_video import face_cam, make_frame_callback
 
     detector = EmotionDetector(emotion_checkpoint)
     overlay: dict = {}
@@ -144,11 +144,11 @@ def test_the_video_callback_draws_the_grad_cam_overlay_when_it_is_switched_on(em
 
 
 def test_a_bad_ice_server_setting_is_one_warning_and_no_servers(monkeypatch, caplog):
-    from ui.live_video import rtc_configuration
+    from ui.webcam_video import rtc_configuration
 
     monkeypatch.setenv("WEBRTC_ICE_SERVERS", "[{'urls': not json")
     assert rtc_configuration() == {"iceServers": []}
-    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and r.name == "ui.live_video"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and r.name == "ui.webcam_video"]
     assert len(warnings) == 1 and "WEBRTC_ICE_SERVERS is not JSON" in warnings[0] and "\n" not in warnings[0]
     monkeypatch.setenv("WEBRTC_ICE_SERVERS", '[{"urls": ["turn:turn.example.org:3478"]}]')
     assert rtc_configuration() == {"iceServers": [{"urls": ["turn:turn.example.org:3478"]}]}

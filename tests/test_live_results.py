@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from ui import live_video
-from ui.live_video import desired_playing, follow_results, forget_stopped_stream, stalled_start
+from ui import webcam_video
+from ui.webcam_video import desired_playing, follow_results, forget_stopped_stream, stalled_start
 
 
 class _NewerRunDuring(queue.Queue):
@@ -111,21 +111,21 @@ def test_desired_playing_leaves_the_buttons_to_the_user_unless_a_restart_runs():
 
 def test_a_start_that_does_not_connect_is_restarted_a_few_times_then_left_to_the_user(monkeypatch):
     clock = {"now": 1000.0}
-    monkeypatch.setattr(live_video.time, "time", lambda: clock["now"])
-    monkeypatch.setattr(live_video.time, "sleep", lambda s: clock.update(now=clock["now"] + s))
+    monkeypatch.setattr(webcam_video.time, "time", lambda: clock["now"])
+    monkeypatch.setattr(webcam_video.time, "sleep", lambda s: clock.update(now=clock["now"] + s))
     reconnect: dict = {}
     # a newer run (any word from the component) ends the wait, and the offer keeps its first-seen time
     calls = iter([True, True, False])
     assert stalled_start(reconnect, "offer-1", lambda: next(calls)) is None and reconnect["since"] == 1000.0
     assert stalled_start(reconnect, "offer-1", lambda: True) == "restart"
-    assert clock["now"] == pytest.approx(1000.0 + live_video.STALL_AFTER)
+    assert clock["now"] == pytest.approx(1000.0 + webcam_video.STALL_AFTER)
     assert reconnect["phase"] == "stop" and reconnect["tries"] == 1
     waits = []
-    for tries in range(2, live_video.MAX_RESTARTS + 1):  # each restart's new offer waits longer
+    for tries in range(2, webcam_video.MAX_RESTARTS + 1):  # each restart's new offer waits longer
         start = clock["now"]
         assert stalled_start(reconnect, f"offer-{tries}", lambda: True) == "restart" and reconnect["tries"] == tries
         waits.append(clock["now"] - start)
-    assert waits == sorted(waits) and waits[0] > live_video.STALL_AFTER
+    assert waits == sorted(waits) and waits[0] > webcam_video.STALL_AFTER
     assert stalled_start(reconnect, "offer-last", lambda: True) == "restart" and "phase" not in reconnect
     assert stalled_start(reconnect, "offer-last", lambda: True) == "failed"  # said at once on the next run
     assert desired_playing(reconnect, state()) is None and reconnect == {}  # the user's STOP: a fresh start

@@ -48,7 +48,7 @@ def test_card_command_prints_the_card_and_a_bad_folder_is_one_line(capsys, tmp_p
 
 
 def test_the_model_download_holds_the_card():
-    from ui.common import checkpoint_zip
+    from ui.runs import checkpoint_zip
 
     folder = ROOT / "checkpoints" / "notmnist" / "cnn-original-s1"
     with zipfile.ZipFile(io.BytesIO(checkpoint_zip(folder))) as archive:
@@ -82,7 +82,7 @@ def test_the_hub_card_front_matter_parses_with_huggingface_hub_and_holds_the_run
         assert card.data.datasets == ["anubhavmaity/notMNIST"]
 
 
-@pytest.mark.parametrize("page", ["pages/train.py", "pages/webcam.py"])
+@pytest.mark.parametrize("page", ["app_pages/train.py", "app_pages/webcam.py"])
 def test_pages_show_the_card_of_the_picked_model(page, monkeypatch, tmp_path):
     from streamlit.testing.v1 import AppTest
 

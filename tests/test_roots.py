@@ -68,7 +68,7 @@ def test_the_sample_cannot_start_a_training_and_says_why(tmp_path, monkeypatch):
     app = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
     app.run()
     app.selectbox(key="notmnist_source").set_value("bundled").run()
-    app.switch_page("pages/train.py").run()
+    app.switch_page("app_pages/train.py").run()
     assert not app.exception
     assert app.button(key="letters_start").disabled
     assert any("bundled sample is for looking, not training" in i.value for i in app.info)

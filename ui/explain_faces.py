@@ -11,7 +11,8 @@ import streamlit as st
 
 from core.config import EXPLAIN_METHODS
 from core.errors import ImageLoadError
-from ui.common import emotion_models, png_bytes
+from ui.result_views import png_bytes
+from ui.runs import emotion_models
 
 
 @st.cache_resource(show_spinner="Loading the emotion model for its maps…")

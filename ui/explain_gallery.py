@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ui.common import checkpoint_choices, fer_source, notmnist_split
+from ui.data_sources import fer_source, notmnist_split
+from ui.runs import checkpoint_choices
 
 
 @st.cache_data(show_spinner="Classifying the test split (a few seconds; once per model)…", max_entries=8)

@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.data.permutation import make_permutation, permute_pixels
 from core.study.plots import displacement_heatmap, enlarge, montage, position_colours
-from ui.common import notmnist_split
+from ui.data_sources import notmnist_split
 
 st.title("Original and permuted samples")
 st.caption(

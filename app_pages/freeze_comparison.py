@@ -9,7 +9,8 @@ from core.study.model_card import LABEL_NAMES
 from core.study.plots import accuracy_bars, confusion_heatmap, per_class_heatmap, training_curves
 from core.study.report import test_accuracies, training_command, unseen_cell
 from core.study.sweep import RowStatus, by_completeness, find_sweeps, read_sweep, sweep_command, test_split_origin
-from ui.common import beyond_runs, curve_picker, number_table, result_roots, shown_path
+from ui.result_views import curve_picker, number_table
+from ui.runs import beyond_runs, result_roots, shown_path
 
 st.title("Compare freeze depths")
 st.caption(

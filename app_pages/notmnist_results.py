@@ -17,7 +17,8 @@ from core.study.notmnist_summary import (
 )
 from core.study.plots import confusion_heatmap, per_class_heatmap, training_curves
 from core.study.report import training_command
-from ui.common import CHECKPOINTS, beyond_runs, curve_picker, number_table, shown_path, task_runs
+from ui.result_views import curve_picker, number_table
+from ui.runs import CHECKPOINTS, beyond_runs, shown_path, task_runs
 
 st.title("notMNIST results")
 

@@ -1,7 +1,7 @@
 """Live emotion detection from the browser's webcam (WebRTC), with snapshot and photo fallbacks.
 
 The frame callback, the loop that follows its results and the ICE configuration are plain functions in
-`ui/live_video.py` (tests import them from there); Streamlit runs this file as `__main__`, which draws the page.
+`ui/webcam_video.py` (tests import them from there); Streamlit runs this file as `__main__`, which draws the page.
 """
 
 import logging
@@ -15,21 +15,22 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 from core.errors import CheckpointError
 from core.inference.emotions import reading
 from core.study.plots import probability_bars
-from ui.common import emotion_detector, emotion_models, model_card_panel
-from ui.emotion_photos import photo_tab, snapshot_tab
-from ui.live_video import (
+from ui.runs import emotion_detector, emotion_models, model_card_panel
+from ui.webcam_on_device import ON_DEVICE, on_device_panel, where_to_read
+from ui.webcam_photos import photo_tab, snapshot_tab
+from ui.webcam_video import (
     desired_playing,
     face_cam,
     follow_results,
     forget_stopped_stream,
     how_it_reads,
+    live_session,
     make_frame_callback,
     pending_offer,
     rtc_configuration,
     stalled_start,
     stop_raced,
 )
-from ui.on_device import ON_DEVICE, on_device_panel, where_to_read
 
 log = logging.getLogger(__name__)
 
@@ -39,19 +40,16 @@ def live_video(model_dir: Path) -> None:
         "Click START and allow the camera. Video is processed on this server; nothing is stored. "
         "A remote browser needs HTTPS for camera access (and possibly a TURN server, see the README)."
     )
-    # One detector (shared model, own tracker) and one result queue per browser session.
-    if st.session_state.get("webcam_model") != str(model_dir):
-        st.session_state.webcam_model = str(model_dir)
-        st.session_state.webcam_detector = emotion_detector(model_dir)
-    results: queue.Queue = st.session_state.setdefault("webcam_results", queue.Queue(maxsize=8))
-    # This run's number: the one before it may still be polling the queue (see follow_results).
-    run = st.session_state.webcam_run = st.session_state.get("webcam_run", 0) + 1
-    # read by the video thread on every frame, so the switch works while the video runs
-    overlay: dict = st.session_state.setdefault("webcam_overlay", {})
+    session = live_session()  # one detector (shared model, own tracker) and one result queue per browser session
+    if session.model != str(model_dir):
+        session.model, session.detector = str(model_dir), emotion_detector(model_dir)
+    results, overlay = session.results, session.overlay
+    session.run += 1  # this run's number: the one before it may still be polling the queue (see follow_results)
+    run = session.run
     if st.toggle("Show where it looks (Grad-CAM on the largest face, a new map twice a second)",
                  key="webcam_gradcam"):  # fmt: skip
         if overlay.get("for") != str(model_dir):
-            overlay["cam"] = face_cam(st.session_state.webcam_detector)
+            overlay["cam"] = face_cam(session.detector)
             overlay["for"] = str(model_dir)
     else:
         overlay.pop("cam", None)
@@ -59,8 +57,8 @@ def live_video(model_dir: Path) -> None:
     video, panel = st.columns([3, 2])
     before = st.session_state.get("emotions")  # the component's context, as the runs before left it
     if before is not None and forget_stopped_stream(before):
-        log.info("forgot a stopped stream's SDP answer (see ui/live_video.forget_stopped_stream)")
-    reconnect: dict = st.session_state.setdefault("webcam_reconnect", {})
+        log.info("forgot a stopped stream's SDP answer (see ui/webcam_video.forget_stopped_stream)")
+    reconnect = session.reconnect
     with video:
         try:
             ctx = webrtc_streamer(
@@ -68,7 +66,7 @@ def live_video(model_dir: Path) -> None:
                 mode=WebRtcMode.SENDRECV,
                 rtc_configuration=rtc_configuration(),
                 media_stream_constraints={"video": True, "audio": False},
-                video_frame_callback=make_frame_callback(st.session_state.webcam_detector, results, overlay),
+                video_frame_callback=make_frame_callback(session.detector, results, overlay),
                 async_processing=True,
                 desired_playing_state=desired_playing(reconnect, before.state if before is not None else None),
             )
@@ -77,29 +75,28 @@ def live_video(model_dir: Path) -> None:
                 raise
             # The other stop() finishes the stream: forget it and run again (twice at most in a row) rather than
             # show the user the traceback.
-            retries = st.session_state.get("webcam_stop_retries", 0)
+            retries = session.stop_retries
             if retries >= 2:
-                st.session_state.pop("webcam_stop_retries", None)
+                session.stop_retries = 0
                 st.error("The video connection could not be closed cleanly; reload the page to start again.")
                 return
-            st.session_state.webcam_stop_retries = retries + 1
+            session.stop_retries = retries + 1
             log.warning("streamlit-webrtc's stop raced itself (%s); running the page again", exc)
             if (stopped := st.session_state.get("emotions")) is not None:
                 forget_stopped_stream(stopped, stopped=True)
             st.rerun()
             return
-        st.session_state.pop("webcam_stop_retries", None)
+        session.stop_retries = 0
 
     def current() -> bool:  # the streamlit-webrtc pattern: poll while the video plays (and this run is the last)
-        return st.session_state.get("webcam_run") == run
+        return session.run == run
 
     with panel:
         status = st.empty()
         chart = st.empty()
         if not ctx.state.playing:
             # results the last stream left behind must not show as the next stream's first faces
-            st.session_state.pop("webcam_last", None)
-            st.session_state.pop("webcam_since", None)
+            session.last = session.since = None
             drain(results)
             if not ctx.state.signalling:
                 if "phase" in reconnect:  # the page restarts a stalled START: between its stop and its start
@@ -116,8 +113,9 @@ def live_video(model_dir: Path) -> None:
             return
         # The stream began when the page first saw it playing; a result from before is a stopped stream's, which
         # its video thread can still queue after the drain above.
-        since = st.session_state.setdefault("webcam_since", time.time())
-        shown = st.session_state.get("webcam_last")
+        if session.since is None:
+            session.since = time.time()
+        since, shown = session.since, session.last
         if (
             shown is not None and shown["time"] >= since
         ):  # a rerun while playing: keep the last result on screen, not a blank panel
@@ -125,7 +123,7 @@ def live_video(model_dir: Path) -> None:
 
         def show(item: dict) -> None:  # drawn first: a run told to stop stops there, before keeping the item
             show_result(status, chart, item)
-            st.session_state.webcam_last = item
+            session.last = item
 
         follow_results(results, since, lambda: ctx.state.playing and current(), show,
                        lambda: status.info("Waiting for video…"))  # fmt: skip
@@ -146,7 +144,7 @@ def show_result(status, chart, item: dict) -> None:
     if not faces:
         status.markdown(f"### no face found\n{fps:.1f} frames/s · {item['ms']:.0f} ms per frame")
         return
-    face, people = faces[0], st.session_state.webcam_detector.people
+    face, people = faces[0], live_session().detector.people
     status.markdown(
         f"### {reading(face, people)}\n"
         f"{len(faces)} face{'s' if len(faces) > 1 else ''} · {fps:.1f} frames/s · {item['ms']:.0f} ms per frame"
@@ -179,7 +177,7 @@ def main() -> None:
     model_card_panel(model_dir, "emotions")
     live, snapshot, photo = st.tabs(["Live video", "Snapshot", "Photo"])
     with live:
-        if where_to_read() == ON_DEVICE:  # the default where it is built (ui/on_device.py)
+        if where_to_read() == ON_DEVICE:  # the default where it is built (ui/webcam_on_device.py)
             # keyed by the model: another model is a new component, which loads that model
             on_device_panel(emotion_detector(model_dir), f"live_device-{label}")
         else:

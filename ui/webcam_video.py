@@ -12,6 +12,8 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import av
 import streamlit as st
@@ -19,6 +21,25 @@ import streamlit as st
 from core.inference.emotions import EmotionDetector, draw_faces
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class LiveSession:
+    """What one browser session's Live page keeps between reruns: one object in st.session_state."""
+
+    model: str | None = None  # the model folder the detector was loaded from
+    detector: Any = None  # that model with this session's own face tracker (an EmotionDetector)
+    results: queue.Queue = field(default_factory=lambda: queue.Queue(maxsize=8))  # from the video thread
+    run: int = 0  # the page's latest run: an earlier one may still be polling the queue (follow_results)
+    overlay: dict = field(default_factory=dict)  # read by the video thread on every frame (the Grad-CAM switch)
+    reconnect: dict = field(default_factory=dict)  # restarts of a START that stalls (stalled_start)
+    stop_retries: int = 0  # reruns after streamlit-webrtc's stop raced itself
+    last: dict | None = None  # the result on screen
+    since: float | None = None  # when the page first saw this stream playing
+
+
+def live_session() -> LiveSession:
+    return st.session_state.setdefault("webcam_live", LiveSession())
 
 
 def make_frame_callback(

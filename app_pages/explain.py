@@ -7,7 +7,9 @@ import numpy as np
 import streamlit as st
 
 from core.config import EXPLAIN_METHODS
-from ui.common import CHECKPOINTS, notmnist_split, png_bytes
+from ui.data_sources import notmnist_split
+from ui.result_views import png_bytes
+from ui.runs import CHECKPOINTS
 
 st.title("What the networks rely on")
 st.caption(

@@ -3,7 +3,7 @@ import streamlit as st
 from core.runs.index import find_runs, webcam_default
 from core.study.notmnist_summary import by_cell, collect_runs, comparison_rows, permutation_drop
 from core.study.sweep import STUDY_TEST_ACCURACY
-from ui.common import CHECKPOINTS
+from ui.runs import CHECKPOINTS
 
 st.title("Letters & Faces: what do neural networks rely on?")
 st.markdown(

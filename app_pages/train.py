@@ -9,11 +9,11 @@ from core.data.permutation import permute_pixels
 from core.errors import CheckpointError, ImageLoadError
 from core.jobs import JobRefused, runs_dir, submit_job
 from core.study.plots import enlarge, probability_bars
-from ui.common import checkpoint_choices, checkpoint_zip, classifier, model_card_panel
-from ui.jobs import jobs_panel
-from ui.kept import Field, keep, seed
-from ui.sketchpad import sketchpad
-from ui.training import faces_form, letters_form
+from ui.form_memory import Field, remember_form, restore_form
+from ui.runs import checkpoint_choices, checkpoint_zip, classifier, model_card_panel
+from ui.train_forms import faces_form, letters_form
+from ui.train_jobs import jobs_panel
+from ui.train_sketchpad import sketchpad
 
 st.title("Train or load models")
 train_tab, predict_tab = st.tabs(["Train", "Load a model and predict"])
@@ -21,9 +21,9 @@ train_tab, predict_tab = st.tabs(["Train", "Load a model and predict"])
 
 with train_tab:
     experiments = {"train_task": Field("notMNIST letters", options=["notMNIST letters", "FER-2013 emotions"])}
-    seed(experiments)
+    restore_form(experiments)
     task = st.radio("Experiment", experiments["train_task"].options, horizontal=True, key="train_task")
-    keep(experiments)
+    remember_form(experiments)
     config = letters_form() if task == "notMNIST letters" else faces_form()
     if config is not None:
         try:

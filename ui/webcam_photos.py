@@ -14,7 +14,8 @@ from core.errors import ImageLoadError
 from core.inference.emotions import Face, draw_faces, reading
 from core.inference.faces import looks_like_one_face, to_gray
 from core.study.plots import probability_bars
-from ui.common import emotion_detector, png_bytes
+from ui.result_views import png_bytes
+from ui.runs import emotion_detector
 
 SHOWN_MIN_SIDE = 320  # px: a smaller picture is enlarged (pixels kept sharp) before its box and label are drawn
 FIND, ONE_FACE = "Find the faces", "The picture is one face"

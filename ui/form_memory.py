@@ -6,9 +6,9 @@ has a shadow copy in the session (it outlives the page) and, when it differs fro
 that is not allowed is ignored with one line, never passed on.
 
     fields = {"fer_epochs": Field(10, low=1, high=100), "fer_arch": Field("resnet18", options=FER_ARCHS)}
-    seed(fields)   # before the widgets, which take their value from the session (no value=/index= given)
+    restore_form(fields)   # before the widgets, which take their value from the session (no value=/index= given)
     ...widgets with key=...
-    keep(fields)   # after them
+    remember_form(fields)  # after them
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def _shadow(key: str) -> str:
     return f"kept:{key}"
 
 
-def seed(fields: dict[str, Field]) -> None:
+def restore_form(fields: dict[str, Field]) -> None:
     """Give each widget its value before it is drawn: this session's last value, else the address's, else the
     default."""
     refused = []
@@ -74,7 +74,7 @@ def seed(fields: dict[str, Field]) -> None:
         st.warning(f"Ignored from the address (not an allowed value): `{'`, `'.join(refused)}`.", icon="⚠️")
 
 
-def keep(fields: dict[str, Field]) -> None:
+def remember_form(fields: dict[str, Field]) -> None:
     """After the widgets: the shadow copies and the address follow their values (defaults leave the address)."""
     for key, field in fields.items():
         if key not in st.session_state:

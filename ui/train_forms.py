@@ -1,5 +1,5 @@
 """The Train page's forms: the two experiments (notMNIST, FER), with measured estimates and the study's defaults.
-Form values outlive leaving the page and a reload (ui.kept)."""
+Form values outlive leaving the page and a reload (ui.form_memory)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import streamlit as st
 
 from core.config import FER_ARCHS, FREEZE_DEPTHS, NOTMNIST_MODELS, Experiment
 from core.study.notmnist_summary import MODEL_NAMES
-from ui.common import data_source, fer_source, training_source_problem
-from ui.kept import Field, keep, seed
+from ui.data_sources import fer_source, notmnist_source, training_source_problem
+from ui.form_memory import Field, remember_form, restore_form
 
 # Full split sizes, for the estimate before anything is loaded (notMNIST_small; FER-2013's three splits).
 SPLIT_SIZES = {
@@ -108,8 +108,8 @@ def _wait_for_probe(config: Experiment) -> None:
 def letters_form() -> Experiment | None:
     """The notMNIST experiment's widgets (no st.form: the estimate follows every change as it is made)."""
     defaults = Experiment()
-    seed(LETTER_FIELDS)
-    st.markdown(f"Data source: `{data_source()}` (change it in the sidebar)")
+    restore_form(LETTER_FIELDS)
+    st.markdown(f"Data source: `{notmnist_source()}` (change it in the sidebar)")
     c1, c2, c3, c4 = st.columns(4)
     model = c1.selectbox("Model", NOTMNIST_MODELS, key="letters_model", format_func=lambda m: MODEL_NAMES[m])
     permute = c2.toggle("Permute pixels", key="letters_permute")
@@ -120,7 +120,7 @@ def letters_form() -> Experiment | None:
     seed_value = c4.number_input("Seed", 0, 2**31 - 1, key="letters_seed")
     limit = st.number_input("Use only the first N training images (0 = all)", 0, 100_000, step=1000,
                             key="letters_limit")  # fmt: skip
-    keep(LETTER_FIELDS)
+    remember_form(LETTER_FIELDS)
     config = dataclasses.replace(
         defaults,
         model=model,
@@ -130,7 +130,7 @@ def letters_form() -> Experiment | None:
         batch_size=int(batch),
         lr=float(lr),
         seed=int(seed_value),
-        data=data_source(),
+        data=notmnist_source(),
         train_limit=int(limit) or None,
     )
     estimate(config)
@@ -150,7 +150,7 @@ def imagenet_weights_here(arch: str) -> bool:
 
 def faces_form() -> Experiment | None:
     defaults = Experiment(task="fer", **STUDY_SETTING)
-    seed(FER_FIELDS)
+    restore_form(FER_FIELDS)
     source = fer_source()
     st.markdown(f"Data source: `{source or 'none found'}` (change it in the sidebar)")
     c1, c2, c3, c4 = st.columns(4)
@@ -193,7 +193,7 @@ def faces_form() -> Experiment | None:
     weights = o3.toggle("Class weights", key="fer_class_weights", help="weight the loss by inverse class frequency "
                         "(disgusted is 1.5 %)")  # fmt: skip
     limit = o4.number_input("Training images (0 = all)", 0, SPLIT_SIZES["fer"]["train"], step=1000, key="fer_limit")
-    keep(FER_FIELDS)
+    remember_form(FER_FIELDS)
     frozen = freeze if start != "scratch" else "none"
     config = dataclasses.replace(
         defaults,
