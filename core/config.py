@@ -1,22 +1,30 @@
-"""One experiment description that drives the CLI, the app and the tests, and the one table of its CLI flags.
+"""One experiment description that drives the CLI, the app and the tests.
 
-`Experiment` is what a run is; `FLAGS` is how it is spelled on the command line. The parser (core.cli), the
-app's background jobs (core.jobs) and the sweep's "fill the missing rows" command all go through `FLAGS`
-and `Experiment.to_args`, so a flag is named in one place.
+`Experiment` is what a run is. Each of its fields is declared once, with its `Setting` beside it (`setting(...)`:
+flag, help, group, tasks, choices, range); `FLAGS`, `CHOICES` and the checks are derived from there. The parser
+(core.cli), the app's background jobs (core.jobs), its forms and the sweep's "fill the missing rows" command all
+go through them and `Experiment.to_args`, so a flag is named in one place. The networks are named once too
+(`MODEL_REGISTRY`; core.models.BUILDERS builds them).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError
 
-# deep_cnn: "beyond the study", not one of its models (core.models.small.DeepCNN)
-MODELS = {"notmnist": ("cnn", "mlp", "deep_cnn"), "fer": ("resnet18", "mobilenet_v2")}
+# The model registry: every network by task, with the name people read (core.models.BUILDERS builds each one;
+# a test checks the two name the same networks). deep_cnn is "beyond the study", not one of its models.
+MODEL_REGISTRY: dict[str, dict[str, str]] = {
+    "notmnist": {"cnn": "CNN", "mlp": "MLP", "deep_cnn": "Deep CNN (beyond the study)"},
+    "fer": {"resnet18": "ResNet-18", "mobilenet_v2": "MobileNetV2"},
+}
+MODELS = {task: tuple(models) for task, models in MODEL_REGISTRY.items()}
+MODEL_NAMES = {name: shown for models in MODEL_REGISTRY.values() for name, shown in models.items()}
 TASKS = tuple(MODELS)
 NOTMNIST_MODELS = MODELS["notmnist"]
 FER_ARCHS = MODELS["fer"]
@@ -49,51 +57,314 @@ MAX_SEED = 2**32 - 1  # torch seeds a generator from an unsigned 64-bit number (
 FER_IMG_SIZES = (16, 512)
 
 
+@dataclass(frozen=True)
+class Setting:
+    """How one Experiment field is spelled on the command line and checked, declared beside the field (`setting`):
+    the parser (core.cli.flags), the checks below, `Experiment.to_args` and the app's forms all read it."""
+
+    flag: str | None = None  # None: not a command-line flag
+    help: str = ""
+    group: str = "training"  # "model", "training" or "data": the argument group in --help
+    tasks: tuple[str, ...] = ()  # the tasks the flag applies to (empty: every task)
+    kind: str = "value"  # value | switch (store_true) | negated (--no-X stores False)
+    choices: tuple[str, ...] | None = None  # the values allowed (model: the task's networks, MODELS)
+    low: float | None = None  # the range allowed, for numbers (None stays allowed where the field may be None)
+    high: float | None = None
+    open_low: bool = False  # the bound itself is not allowed
+    open_high: bool = False
+    rule: str = ""  # the range in words, for the error ("between 1 and 1000")
+    label: str = ""  # the field as a range error names it ("batch size"; default: its name with spaces)
+
+    def in_range(self, value: Any) -> bool:
+        if value is None:
+            return True
+        if self.low is not None and (value < self.low or (self.open_low and value == self.low)):
+            return False
+        return self.high is None or not (value > self.high or (self.open_high and value == self.high))
+
+
+def setting(default: Any = dataclasses.MISSING, **spec: Any) -> Any:
+    """A field of Experiment with its Setting."""
+    return field(default=default, metadata={"setting": Setting(**spec)})
+
+
 @dataclass
 class Experiment:
     # what
     task: str = "notmnist"
-    model: str | None = None  # notmnist: cnn | mlp; fer: resnet18 | mobilenet_v2
-    permute: bool = False  # notmnist: a fixed random pixel permutation ...
-    permutation_seed: int = 0  # ... drawn from this seed; stored so inference applies the same one
-    pretrained: bool = False  # fer: start from torchvision's ImageNet weights
-    weights: str | None = None  # fer: a local state_dict file instead of torchvision's download
-    init_from: str | None = None  # start from this trained run's weights (same task, model and classes): fine-tuning
-    freeze: str = "none"  # fer: none | layer1 | layer2 | layer3 | all
-    img_size: int | None = None  # model input size (fer default 224, the study's)
+    model: str | None = setting(
+        None,
+        flag="--model",
+        group="model",
+        help="the network: notmnist --model cnn|mlp|deep_cnn (default cnn), fer --arch resnet18|mobilenet_v2 "
+        "(default resnet18)",
+    )
+    permute: bool = setting(
+        False,
+        flag="--permute",
+        group="model",
+        tasks=("notmnist",),
+        kind="switch",
+        help="notmnist: apply a fixed random pixel permutation",
+    )
+    permutation_seed: int = setting(
+        0,
+        flag="--permutation-seed",
+        group="model",
+        tasks=("notmnist",),
+        low=0,
+        high=MAX_SEED,
+        rule=f"between 0 and {MAX_SEED:,}",
+        help="notmnist: seed of the fixed permutation (default 0)",
+    )
+    pretrained: bool = setting(
+        False,
+        flag="--pretrained",
+        group="model",
+        tasks=("fer",),
+        kind="switch",
+        help="fer: start from torchvision's ImageNet weights",
+    )
+    weights: str | None = setting(
+        None,
+        flag="--weights",
+        group="model",
+        tasks=("fer",),
+        help="fer: a local ImageNet state_dict (.pth/.safetensors) instead of the download",
+    )
+    init_from: str | None = setting(
+        None,
+        flag="--init-from",
+        group="model",
+        help="start from this trained run's weights (a run folder: same task, model and classes; fer: any input size)",
+    )
+    freeze: str = setting(
+        "none",
+        flag="--freeze",
+        group="model",
+        tasks=("fer",),
+        choices=FREEZE_DEPTHS,
+        help="fer: frozen prefix of the backbone, needs pretrained weights (default none)",
+    )
+    img_size: int | None = setting(
+        None,
+        flag="--img-size",
+        group="model",
+        tasks=("fer",),
+        label="image size",
+        help="fer: model input size in px (default 224, the study's)",
+    )
     # how long and how
-    epochs: int = 10
-    batch_size: int = 64
-    optimizer: str = "adam"  # adam | sgd (momentum 0.9)
-    lr: float = 1e-3
-    weight_decay: float | None = None
-    lr_schedule: str | None = None  # cosine (per batch) | step (StepLR) | onecycle | constant
-    step_size: int | None = None  # StepLR: epochs per decay (default: a third of the run)
-    gamma: float = 0.1  # StepLR decay
-    label_smoothing: float = 0.0
-    labels: str = "fer2013"  # fer: fer2013 | ferplus-majority | ferplus-votes (core.data.ferplus)
+    epochs: int = setting(
+        10,
+        flag="--epochs",
+        low=1,
+        high=MAX_EPOCHS,
+        rule=f"between 1 and {MAX_EPOCHS}",
+        help="training epochs (default 10)",
+    )
+    batch_size: int = setting(
+        64,
+        flag="--batch-size",
+        low=1,
+        high=MAX_BATCH_SIZE,
+        rule=f"between 1 and {MAX_BATCH_SIZE}",
+        help=f"images per step, 1-{MAX_BATCH_SIZE} (default 64)",
+    )
+    optimizer: str = setting(
+        "adam", flag="--optimizer", choices=OPTIMIZERS, help="adam, or sgd with momentum 0.9 (default adam)"
+    )
+    lr: float = setting(
+        1e-3,
+        flag="--lr",
+        low=0,
+        high=10,
+        open_low=True,
+        rule="above 0 and at most 10",
+        label="learning rate",
+        help="learning rate (default 0.001)",
+    )
+    weight_decay: float | None = setting(
+        None,
+        flag="--weight-decay",
+        low=0,
+        high=1,
+        rule="between 0 and 1",
+        help="weight decay (default 1e-4 notmnist, 0 fer)",
+    )
+    lr_schedule: str | None = setting(
+        None, flag="--lr-schedule", choices=LR_SCHEDULES, help="per-batch schedule (default cosine notmnist, step fer)"
+    )
+    step_size: int | None = setting(
+        None,
+        flag="--step-size",
+        low=1,
+        rule="at least 1 epoch",
+        help="step schedule: epochs per decay (default a third of the run)",
+    )
+    gamma: float = setting(
+        0.1,
+        flag="--gamma",
+        low=0,
+        high=1,
+        open_low=True,
+        rule="above 0 and at most 1",
+        help="step schedule: decay factor (default 0.1)",
+    )
+    label_smoothing: float = setting(
+        0.0,
+        flag="--label-smoothing",
+        low=0,
+        high=1,
+        open_high=True,
+        rule="at least 0 and below 1",
+        help="label smoothing, 0 to <1 (default 0)",
+    )
+    labels: str = setting(
+        "fer2013",
+        flag="--labels",
+        tasks=("fer",),
+        choices=LABEL_SOURCES,
+        help="fer: train on FER-2013's labels, or on the FER+ annotators' plurality or vote "
+        "distribution (default fer2013; ferplus-* need ferplus.csv beside the data)",
+    )
     # knowledge distillation: finished runs (folders, comma-separated) whose averaged predictions the student learns
-    teachers: str | None = None
-    distill_weight: float = 0.5  # with teachers: the soft targets' share of the loss
-    distill_temperature: float = 2.0  # with teachers: how much both sides' predictions are softened
-    class_weights: bool = False  # weight the loss by inverse class frequency
+    teachers: str | None = setting(
+        None,
+        flag="--teachers",
+        help="distil from these finished runs (folders, comma-separated): the student "
+        "also learns their mean prediction",
+    )
+    distill_weight: float = setting(
+        0.5,
+        flag="--distill-weight",
+        low=0,
+        high=1,
+        open_low=True,
+        rule="above 0 and at most 1",
+        help="with --teachers: the soft targets' share of the loss (default 0.5)",
+    )
+    distill_temperature: float = setting(
+        2.0,
+        flag="--distill-temperature",
+        low=0.5,
+        high=20,
+        rule="between 0.5 and 20",
+        help="with --teachers: the softening temperature (default 2)",
+    )
     # regularisers: MixUp / CutMix Beta(alpha, alpha) blends of image pairs (0 off; both set: one per batch) ...
-    mixup: float = 0.0
-    cutmix: float = 0.0
-    ema_decay: float = 0.0  # ... and an exponential moving average of the weights, per step (0 off; e.g. 0.999)
-    augment_shift: int = 1  # notmnist: random shift in pixels (batched, before permutation); 0 disables
-    flip: bool = True  # fer: random horizontal flip
-    crop_scale: float = 0.85  # fer: random crops keep this share of the side (1 disables)
-    rotation: float = 0.0  # fer: random rotation, degrees
-    erasing: float = 0.0  # fer: probability of random erasing
-    dropout: float | None = None  # notmnist: dropout of the dense layers (None: the model's own, 0.5 CNN, 0.3 MLP)
-    seed: int = 0
-    precision: str = "auto"  # auto | fp32 | bf16 (bf16 autocast, where the hardware has it)
-    memory_format: str = "auto"  # auto | nchw | channels-last
+    mixup: float = setting(
+        0.0,
+        flag="--mixup",
+        low=0,
+        high=10,
+        rule="between 0 and 10 (Beta's alpha; 0 off)",
+        help="MixUp: blend image pairs, Beta(alpha, alpha) weights; 0 off (default 0)",
+    )
+    cutmix: float = setting(
+        0.0,
+        flag="--cutmix",
+        low=0,
+        high=10,
+        rule="between 0 and 10 (Beta's alpha; 0 off)",
+        help="CutMix: paste a box of another image, Beta(alpha, alpha) area; 0 off (default 0)",
+    )
+    # ... and an exponential moving average of the weights, per step (0 off; e.g. 0.999); checked in _check_ranges
+    ema_decay: float = setting(
+        0.0,
+        flag="--ema-decay",
+        label="EMA decay",
+        help="keep an EMA of the weights, decay per step, e.g. 0.999; 0 off (default 0)",
+    )
+    class_weights: bool = setting(
+        False, flag="--class-weights", kind="switch", help="weight the loss by inverse class frequency"
+    )
+    augment_shift: int = setting(
+        1,
+        flag="--shift",
+        tasks=("notmnist",),
+        low=0,
+        high=14,
+        label="shift",
+        rule="between 0 and 14 pixels",
+        help="notmnist: random shift in px, 0 disables (default 1)",
+    )
+    flip: bool = setting(True, flag="--no-flip", tasks=("fer",), kind="negated", help="fer: no random horizontal flips")
+    crop_scale: float = setting(
+        0.85,
+        flag="--crop-scale",
+        tasks=("fer",),
+        low=0.1,
+        high=1,
+        rule="between 0.1 and 1",
+        help="fer: random crops keep this share of the side, 1 disables (default 0.85)",
+    )
+    rotation: float = setting(
+        0.0,
+        flag="--rotation",
+        tasks=("fer",),
+        low=0,
+        high=180,
+        rule="between 0 and 180 degrees",
+        help="fer: random rotation in degrees (default 0)",
+    )
+    erasing: float = setting(
+        0.0,
+        flag="--erasing",
+        tasks=("fer",),
+        low=0,
+        high=1,
+        rule="a probability between 0 and 1",
+        help="fer: random erasing probability (default 0)",
+    )
+    dropout: float | None = setting(
+        None,
+        flag="--dropout",
+        tasks=("notmnist",),
+        low=0,
+        high=1,
+        open_high=True,
+        rule="at least 0 and below 1",
+        help="notmnist: dropout of the dense layers (default 0.5 CNN, 0.3 MLP)",
+    )
+    seed: int = setting(
+        0, flag="--seed", low=0, high=MAX_SEED, rule=f"between 0 and {MAX_SEED:,}", help="training seed (default 0)"
+    )
+    precision: str = setting(
+        "auto",
+        flag="--precision",
+        choices=PRECISIONS,
+        help="auto (the fastest, measured once per machine and setting), fp32 or bf16 (default auto)",
+    )
+    memory_format: str = setting(
+        "auto",
+        flag="--memory-format",
+        choices=MEMORY_FORMATS,
+        help="auto (the fastest, measured), nchw or channels-last (default auto)",
+    )
     # where from
-    data: str | None = None  # source; None means the task's environment variable (or hub id)
-    train_limit: int | None = None  # use only the first N images of each split (tests, quick runs)
-    test_limit: int | None = None
+    data: str | None = setting(
+        None,
+        flag="--data",
+        group="data",
+        help="data source: a folder, a hub id or `bundled` (default $NOTMNIST_DATA or the hub; $FER_DATA)",
+    )
+    train_limit: int | None = setting(
+        None,
+        flag="--train-limit",
+        group="data",
+        low=1,
+        rule="at least 1 image (leave it out for all)",
+        help="use only the first N training images (default all)",
+    )
+    test_limit: int | None = setting(
+        None,
+        flag="--test-limit",
+        group="data",
+        low=1,
+        rule="at least 1 image (leave it out for all)",
+        help="use only the first N images of validation and test (default all)",
+    )
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -148,9 +419,6 @@ class Experiment:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in _from_legacy(values).items() if k in known})
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
-
     def to_args(self, skip: tuple[str, ...] = (), always: tuple[str, ...] = ()) -> list[str]:
         """The CLI flags that give this experiment (`python -m core train <task> ...`): every field that differs
         from the task's defaults, plus the fields in `always`; fields in `skip` are left out."""
@@ -184,46 +452,40 @@ def _spelled(name: str) -> str:
     return FLAG_BY_FIELD[name].flag if name in FLAG_BY_FIELD and name != "model" else name
 
 
+def settings() -> dict[str, Setting]:
+    """Every Experiment field's Setting, in field order."""
+    return {f.name: f.metadata["setting"] for f in dataclasses.fields(Experiment) if "setting" in f.metadata}
+
+
+def field_type(name: str) -> type:
+    """int, float, bool or str, read from the field's annotation (`int | None` -> int)."""
+    hint = typing.get_type_hints(Experiment)[name]
+    return next(k for k in (bool, int, float, str) if hint is k or k in typing.get_args(hint))
+
+
 def _check_types(c: Experiment) -> None:
-    ints = ("permutation_seed", "img_size", "epochs", "batch_size", "augment_shift", "seed")
-    optional_ints = ("step_size", "train_limit", "test_limit")
-    floats: tuple[str, ...] = ("lr", "weight_decay", "gamma", "label_smoothing", "crop_scale", "rotation", "erasing",
-                               "distill_weight", "distill_temperature", "mixup", "cutmix", "ema_decay")  # fmt: skip
-    if c.dropout is not None:
-        floats += ("dropout",)
-    bools = ("permute", "pretrained", "class_weights", "flip")
-    for name in ints + optional_ints:
-        value = getattr(c, name)
-        if value is None and name in optional_ints:
+    for name in settings():
+        value, kind = getattr(c, name), field_type(name)
+        if value is None and type(None) in typing.get_args(typing.get_type_hints(Experiment)[name]):
             continue
-        if isinstance(value, bool) or not isinstance(value, int):
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
             raise ConfigError(f"{_spelled(name)} must be a whole number, not {value!r}")
-    for name in floats:
-        value = getattr(c, name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if kind is float and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+        ):
             raise ConfigError(f"{_spelled(name)} must be a finite number, not {value!r}")
-    for name in bools:
-        if not isinstance(getattr(c, name), bool):
-            raise ConfigError(f"{_spelled(name)} must be true or false, not {getattr(c, name)!r}")
-    for name in ("weights", "data", "teachers"):
-        if getattr(c, name) is not None and not isinstance(getattr(c, name), str):
-            raise ConfigError(f"{name} must be a path or name, not {getattr(c, name)!r}")
+        if kind is bool and not isinstance(value, bool):
+            raise ConfigError(f"{_spelled(name)} must be true or false, not {value!r}")
+        if kind is str and not isinstance(value, str):
+            raise ConfigError(f"{name} must be a path or name, not {value!r}")
     if not isinstance(c.extra, dict):
         raise ConfigError(f"extra must be a JSON object, not {c.extra!r}")
 
 
 def _check_choices(c: Experiment) -> None:
-    choices = {
-        "model": MODELS[c.task],
-        "freeze": FREEZE_DEPTHS,
-        "lr_schedule": LR_SCHEDULES,
-        "optimizer": OPTIMIZERS,
-        "precision": PRECISIONS,
-        "memory_format": MEMORY_FORMATS,
-        "labels": LABEL_SOURCES,
-    }
-    for name, allowed in choices.items():
-        if getattr(c, name) not in allowed:
+    for name, spec in settings().items():
+        allowed = MODELS[c.task] if name == "model" else spec.choices
+        if allowed is not None and getattr(c, name) not in allowed:
             raise ConfigError(
                 f"unknown {name.replace('_', ' ')} {getattr(c, name)!r} for {c.task}; "
                 f"choose one of {', '.join(allowed)}"
@@ -241,42 +503,21 @@ def _check_choices(c: Experiment) -> None:
 
 
 def _check_ranges(c: Experiment) -> None:
+    for name, spec in settings().items():
+        if spec.rule and not spec.in_range(getattr(c, name)):
+            raise ConfigError(f"{spec.label or name.replace('_', ' ')} must be {spec.rule}")
+    if not (c.ema_decay == 0 or 0.5 <= c.ema_decay < 1):
+        raise ConfigError("EMA decay must be 0 (off) or at least 0.5 and below 1")
     low, high = FER_IMG_SIZES
-    bounds: list[tuple[str, bool, str]] = [
-        ("epochs", 1 <= c.epochs <= MAX_EPOCHS, f"between 1 and {MAX_EPOCHS}"),
-        ("batch size", 1 <= c.batch_size <= MAX_BATCH_SIZE, f"between 1 and {MAX_BATCH_SIZE}"),
-        ("learning rate", 0 < c.lr <= 10, "above 0 and at most 10"),
-        ("weight decay", 0 <= (c.weight_decay or 0.0) <= 1, "between 0 and 1"),
-        ("gamma", 0 < c.gamma <= 1, "above 0 and at most 1"),
-        ("label smoothing", 0 <= c.label_smoothing < 1, "at least 0 and below 1"),
-        ("crop scale", 0.1 <= c.crop_scale <= 1, "between 0.1 and 1"),
-        ("rotation", 0 <= c.rotation <= 180, "between 0 and 180 degrees"),
-        ("erasing", 0 <= c.erasing <= 1, "a probability between 0 and 1"),
-        ("distill weight", 0 < c.distill_weight <= 1, "above 0 and at most 1"),
-        ("distill temperature", 0.5 <= c.distill_temperature <= 20, "between 0.5 and 20"),
-        ("mixup", 0 <= c.mixup <= 10, "between 0 and 10 (Beta's alpha; 0 off)"),
-        ("cutmix", 0 <= c.cutmix <= 10, "between 0 and 10 (Beta's alpha; 0 off)"),
-        ("EMA decay", c.ema_decay == 0 or 0.5 <= c.ema_decay < 1, "0 (off) or at least 0.5 and below 1"),
-        ("dropout", c.dropout is None or 0 <= c.dropout < 1, "at least 0 and below 1"),
-        ("shift", 0 <= c.augment_shift <= 14, "between 0 and 14 pixels"),
-        ("step size", c.step_size is None or c.step_size >= 1, "at least 1 epoch"),
-        ("train limit", c.train_limit is None or c.train_limit >= 1, "at least 1 image (leave it out for all)"),
-        ("test limit", c.test_limit is None or c.test_limit >= 1, "at least 1 image (leave it out for all)"),
-        ("seed", 0 <= c.seed <= MAX_SEED, f"between 0 and {MAX_SEED:,}"),
-        ("permutation seed", 0 <= c.permutation_seed <= MAX_SEED, f"between 0 and {MAX_SEED:,}"),
-    ]
-    if c.task == "notmnist":
-        bounds.append(("image size", c.img_size == 28, "28 px for notmnist (its images are 28 x 28)"))
-    else:
-        bounds.append(("image size", low <= c.image_size <= high, f"between {low} and {high} px"))
-    for name, ok, rule in bounds:
-        if not ok:
-            raise ConfigError(f"{name} must be {rule}")
+    if c.task == "notmnist" and c.img_size != 28:
+        raise ConfigError("image size must be 28 px for notmnist (its images are 28 x 28)")
+    if c.task == "fer" and not low <= c.image_size <= high:
+        raise ConfigError(f"image size must be between {low} and {high} px")
 
 
 @dataclass(frozen=True)
 class Flag:
-    """One Experiment field on the command line."""
+    """One Experiment field on the command line (derived from its Setting)."""
 
     field: str
     flag: str
@@ -294,130 +535,10 @@ class Flag:
         return [flag, str(value)]
 
 
-FLAGS = (
-    Flag(
-        "model",
-        "--model",
-        "the network: notmnist --model cnn|mlp (default cnn), fer --arch resnet18|mobilenet_v2 (default resnet18)",
-        "model",
-    ),
-    Flag("permute", "--permute", "notmnist: apply a fixed random pixel permutation", "model", ("notmnist",), "switch"),
-    Flag(
-        "permutation_seed",
-        "--permutation-seed",
-        "notmnist: seed of the fixed permutation (default 0)",
-        "model",
-        ("notmnist",),
-    ),
-    Flag("pretrained", "--pretrained", "fer: start from torchvision's ImageNet weights", "model", ("fer",), "switch"),
-    Flag(
-        "weights",
-        "--weights",
-        "fer: a local ImageNet state_dict (.pth/.safetensors) instead of the download",
-        "model",
-        ("fer",),
-    ),
-    Flag(
-        "init_from",
-        "--init-from",
-        "start from this trained run's weights (a run folder: same task, model and classes; fer: any input size)",
-        "model",
-    ),
-    Flag(
-        "freeze",
-        "--freeze",
-        "fer: frozen prefix of the backbone, needs pretrained weights (default none)",
-        "model",
-        ("fer",),
-    ),
-    Flag("img_size", "--img-size", "fer: model input size in px (default 224, the study's)", "model", ("fer",)),
-    Flag("epochs", "--epochs", "training epochs (default 10)", "training"),
-    Flag("batch_size", "--batch-size", f"images per step, 1-{MAX_BATCH_SIZE} (default 64)", "training"),
-    Flag("optimizer", "--optimizer", "adam, or sgd with momentum 0.9 (default adam)", "training"),
-    Flag("lr", "--lr", "learning rate (default 0.001)", "training"),
-    Flag("weight_decay", "--weight-decay", "weight decay (default 1e-4 notmnist, 0 fer)", "training"),
-    Flag("lr_schedule", "--lr-schedule", "per-batch schedule (default cosine notmnist, step fer)", "training"),
-    Flag("step_size", "--step-size", "step schedule: epochs per decay (default a third of the run)", "training"),
-    Flag("gamma", "--gamma", "step schedule: decay factor (default 0.1)", "training"),
-    Flag("label_smoothing", "--label-smoothing", "label smoothing, 0 to <1 (default 0)", "training"),
-    Flag(
-        "labels",
-        "--labels",
-        "fer: train on FER-2013's labels, or on the FER+ annotators' plurality or vote distribution "
-        "(default fer2013; ferplus-* need ferplus.csv beside the data)",
-        "training",
-        ("fer",),
-    ),
-    Flag(
-        "teachers",
-        "--teachers",
-        "distil from these finished runs (folders, comma-separated): the student also learns their mean prediction",
-        "training",
-    ),
-    Flag(
-        "distill_weight",
-        "--distill-weight",
-        "with --teachers: the soft targets' share of the loss (default 0.5)",
-        "training",
-    ),  # fmt: skip
-    Flag(
-        "distill_temperature",
-        "--distill-temperature",
-        "with --teachers: the softening temperature (default 2)",
-        "training",
-    ),  # fmt: skip
-    Flag("mixup", "--mixup", "MixUp: blend image pairs, Beta(alpha, alpha) weights; 0 off (default 0)", "training"),
-    Flag(
-        "cutmix",
-        "--cutmix",
-        "CutMix: paste a box of another image, Beta(alpha, alpha) area; 0 off (default 0)",
-        "training",
-    ),  # fmt: skip
-    Flag(
-        "ema_decay",
-        "--ema-decay",
-        "keep an EMA of the weights, decay per step, e.g. 0.999; 0 off (default 0)",
-        "training",
-    ),  # fmt: skip
-    Flag("class_weights", "--class-weights", "weight the loss by inverse class frequency", "training", (), "switch"),
-    Flag("augment_shift", "--shift", "notmnist: random shift in px, 0 disables (default 1)", "training", ("notmnist",)),
-    Flag("flip", "--no-flip", "fer: no random horizontal flips", "training", ("fer",), "negated"),
-    Flag(
-        "crop_scale",
-        "--crop-scale",
-        "fer: random crops keep this share of the side, 1 disables (default 0.85)",
-        "training",
-        ("fer",),
-    ),
-    Flag("rotation", "--rotation", "fer: random rotation in degrees (default 0)", "training", ("fer",)),
-    Flag("erasing", "--erasing", "fer: random erasing probability (default 0)", "training", ("fer",)),
-    Flag(
-        "dropout",
-        "--dropout",
-        "notmnist: dropout of the dense layers (default 0.5 CNN, 0.3 MLP)",
-        "training",
-        ("notmnist",),
-    ),  # fmt: skip
-    Flag("seed", "--seed", "training seed (default 0)", "training"),
-    Flag(
-        "precision",
-        "--precision",
-        "auto (the fastest, measured once per machine and setting), fp32 or bf16 (default auto)",
-        "training",
-    ),
-    Flag(
-        "memory_format",
-        "--memory-format",
-        "auto (the fastest, measured), nchw or channels-last (default auto)",
-        "training",
-    ),
-    Flag(
-        "data",
-        "--data",
-        "data source: a folder, a hub id or `bundled` (default $NOTMNIST_DATA or the hub; $FER_DATA)",
-        "data",
-    ),
-    Flag("train_limit", "--train-limit", "use only the first N training images (default all)", "data"),
-    Flag("test_limit", "--test-limit", "use only the first N images of validation and test (default all)", "data"),
+FLAGS = tuple(
+    Flag(name, spec.flag, spec.help, spec.group, spec.tasks, spec.kind)
+    for name, spec in settings().items()
+    if spec.flag
 )
 FLAG_BY_FIELD = {flag.field: flag for flag in FLAGS}
+CHOICES = {name: spec.choices for name, spec in settings().items() if spec.choices is not None}

@@ -171,3 +171,42 @@ def test_no_import_circle():
     for start in graph:
         visit(start, [start])
     assert not circles, circles[:5]
+
+
+def test_each_experiment_field_is_declared_once():
+    """A field's flag, help, choices and range live beside it (core.config.setting); the parser, the checks and
+    the command a run prints are derived from there."""
+    from core.cli import build_parser
+    from core.config import CHOICES, FLAG_BY_FIELD, Experiment, field_type, settings
+    from core.errors import ConfigError
+
+    declared = settings()
+    assert set(FLAG_BY_FIELD) == {name for name, spec in declared.items() if spec.flag}
+    train = build_parser()._subparsers._group_actions[0].choices["train"]  # type: ignore[union-attr]
+    parsed = {a.dest: a for a in train._actions}
+    for name, allowed in CHOICES.items():
+        assert tuple(parsed[name].choices) == allowed
+    for name, spec in declared.items():
+        if spec.rule and spec.low is not None:  # just below the range: refused with the declared words
+            below = spec.low - (1 if field_type(name) is int else 0.01)
+            with pytest.raises(ConfigError) as refused:
+                Experiment(**{name: below if not spec.open_low else spec.low})
+            assert str(refused.value).endswith(f"must be {spec.rule}"), (name, str(refused.value))
+
+
+def test_one_model_registry():
+    """Every network is named once (core.config.MODEL_REGISTRY) and built by core.models.BUILDERS."""
+    from core.config import MODEL_NAMES, MODELS, Experiment
+    from core.models import BUILDERS, build_model
+
+    assert set(BUILDERS) == set(MODEL_NAMES) == {m for models in MODELS.values() for m in models}
+    for task, models in MODELS.items():
+        for model in models:
+            config = Experiment(task=task, model=model, img_size=None if task == "notmnist" else 32)
+            assert build_model(config, 7, load_weights=False).eval()(torch_zeros(config)).shape == (1, 7)
+
+
+def torch_zeros(config):
+    import torch
+
+    return torch.zeros(1, 1, config.image_size, config.image_size)

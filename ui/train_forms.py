@@ -7,8 +7,7 @@ import dataclasses
 
 import streamlit as st
 
-from core.config import FER_ARCHS, FREEZE_DEPTHS, NOTMNIST_MODELS, Experiment
-from core.study.notmnist_summary import MODEL_NAMES
+from core.config import FER_ARCHS, FREEZE_DEPTHS, MODEL_NAMES, NOTMNIST_MODELS, OPTIMIZERS, Experiment
 from ui.data_sources import fer_source, notmnist_source, training_source_problem
 from ui.form_memory import Field, remember_form, restore_form
 
@@ -43,7 +42,7 @@ FER_FIELDS = {
     "fer_img_size": Field(96, options=IMG_SIZES),
     "fer_epochs": Field(10, low=1, high=100),
     "fer_batch": Field(64, options=FER_BATCHES),
-    "fer_optimizer": Field("adam", options=["adam", "sgd"]),
+    "fer_optimizer": Field("adam", options=OPTIMIZERS),
     "fer_lr": Field(1e-3, options=FER_LRS),
     "fer_schedule": Field("onecycle", options=SCHEDULES),
     "fer_smoothing": Field(0.1, low=0.0, high=0.5),
@@ -158,7 +157,7 @@ def faces_form() -> Experiment | None:
         "Backbone",
         FER_ARCHS,
         key="fer_arch",
-        format_func={"resnet18": "ResNet-18", "mobilenet_v2": "MobileNetV2"}.get,
+        format_func=MODEL_NAMES.get,
     )
     starts = ["scratch", "ImageNet weights"] if imagenet_weights_here(arch) else ["scratch"]
     if st.session_state.get("fer_start_from") not in starts:
@@ -185,7 +184,7 @@ def faces_form() -> Experiment | None:
     img_size = c2.select_slider("Input size (px)", IMG_SIZES, key="fer_img_size")
     epochs = c3.number_input("Epochs", 1, 100, key="fer_epochs")
     batch = c3.select_slider("Batch size", FER_BATCHES, key="fer_batch")
-    optimizer = c4.radio("Optimizer", ["adam", "sgd"], horizontal=True, key="fer_optimizer")
+    optimizer = c4.radio("Optimizer", OPTIMIZERS, horizontal=True, key="fer_optimizer")
     lr = c4.select_slider("Learning rate", FER_LRS, format_func=lambda v: f"{v:g}", key="fer_lr")
     o1, o2, o3, o4 = st.columns(4)
     schedule = o1.selectbox("LR schedule", SCHEDULES, key="fer_schedule")

@@ -4,46 +4,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import typing
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..config import (
+    CHOICES,
     FER_ARCHS,
     FLAG_BY_FIELD,
     FLAGS,
-    FREEZE_DEPTHS,
-    LABEL_SOURCES,
-    LR_SCHEDULES,
     MEMORY_FORMATS,
     NOTMNIST_MODELS,
-    OPTIMIZERS,
     PRECISIONS,
     Experiment,
+    field_type,
 )
 from ..data.tasks import get_task
 from ..errors import ConfigError
 
 DEFAULT_OUT = Path("checkpoints")
-CHOICES = {
-    "freeze": FREEZE_DEPTHS,
-    "lr_schedule": LR_SCHEDULES,
-    "optimizer": OPTIMIZERS,
-    "precision": PRECISIONS,
-    "memory_format": MEMORY_FORMATS,
-    "labels": LABEL_SOURCES,
-}
 GROUPS = {"model": "model", "training": "training", "data": "data"}
-
-
-def _arg_type(name: str) -> Callable[[str], Any]:
-    """int, float or str, read from the Experiment field's annotation (`int | None` -> int)."""
-    hint = typing.get_type_hints(Experiment)[name]
-    for kind in (int, float, str):
-        if hint is kind or kind in typing.get_args(hint):
-            return kind
-    return str
 
 
 def add_experiment_flags(parser: argparse.ArgumentParser, task: str | None, skip: tuple[str, ...] = ()) -> None:
@@ -66,7 +45,7 @@ def add_experiment_flags(parser: argparse.ArgumentParser, task: str | None, skip
             group.add_argument(
                 flag.flag,
                 dest=flag.field,
-                type=_arg_type(flag.field),
+                type=field_type(flag.field),
                 choices=CHOICES.get(flag.field),
                 default=None,
                 metavar=flag.field.upper() if flag.field not in CHOICES else None,

@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import nn
 
 from ..config import Experiment
 from .small import MLP, DeepCNN, SmallCNN
 
-__all__ = ["MLP", "SmallCNN", "build_model", "count_parameters"]
+__all__ = ["BUILDERS", "MLP", "DeepCNN", "SmallCNN", "build_model", "count_parameters"]
+
+Builder = Callable[[Experiment, int, bool], nn.Module]  # (config, number of classes, load pretrained weights)
+
+
+def _dropout(config: Experiment, default: float) -> float:
+    return default if config.dropout is None else config.dropout
+
+
+def _backbone(config: Experiment, num_classes: int, load_weights: bool) -> nn.Module:
+    from .backbones import build_backbone  # torchvision only where a backbone is asked for
+
+    return build_backbone(config, num_classes, load_weights=load_weights)
+
+
+# Every network's builder, by the names of core.config.MODEL_REGISTRY (a test checks they match).
+BUILDERS: dict[str, Builder] = {
+    "cnn": lambda c, n, _: SmallCNN(n, c.image_size, dropout=_dropout(c, 0.5)),
+    "mlp": lambda c, n, _: MLP(n, c.image_size, dropout=_dropout(c, 0.3)),
+    "deep_cnn": lambda c, n, _: DeepCNN(n, c.image_size, dropout=_dropout(c, 0.3)),
+    "resnet18": _backbone,
+    "mobilenet_v2": _backbone,
+}
 
 
 def build_model(config: Experiment, num_classes: int = 10, load_weights: bool = True) -> nn.Module:
     """The model `config` describes. load_weights=False skips pretrained weights (a checkpoint follows)."""
-    if config.model == "cnn":
-        return SmallCNN(num_classes, config.image_size, dropout=0.5 if config.dropout is None else config.dropout)
-    if config.model == "deep_cnn":
-        return DeepCNN(num_classes, config.image_size, dropout=0.3 if config.dropout is None else config.dropout)
-    if config.model == "mlp":
-        return MLP(num_classes, config.image_size, dropout=0.3 if config.dropout is None else config.dropout)
-    from .backbones import build_backbone  # torchvision only where a backbone is asked for
-
-    return build_backbone(config, num_classes, load_weights=load_weights)
+    return BUILDERS[config.arch](config, num_classes, load_weights)
 
 
 def count_parameters(model: nn.Module, trainable: bool = False) -> int:

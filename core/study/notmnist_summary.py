@@ -7,12 +7,12 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import MODEL_NAMES
 from ..runs.index import find_runs
 from ..runs.record import RunRecord, SplitMetrics
 
 # The reference study's test accuracies (it trained no MLP).
 STUDY_ACCURACY = {("cnn", False): 0.93, ("cnn", True): 0.90}
-MODEL_NAMES = {"cnn": "CNN", "mlp": "MLP", "deep_cnn": "Deep CNN (beyond the study)"}
 CELLS = (("cnn", False), ("cnn", True), ("mlp", False), ("mlp", True))
 # Config fields that may differ between the seeds of one cell.
 PER_RUN_FIELDS = ("seed", "data", "extra")
