@@ -67,7 +67,7 @@ def visit_every_page(browser, url: str, variant: str, shots: str | None) -> list
         nav = page.locator('[data-testid="stSidebarNav"]')
         if not nav.is_visible():  # folded away on a phone after each navigation: open it first
             page.get_by_test_id("stExpandSidebarButton").click()
-            nav.wait_for(state="visible", timeout=10_000)
+            nav.wait_for(state="visible", timeout=60_000)
         page.locator('[data-testid="stSidebarNav"] a', has_text=link).first.click()
         page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
         page.wait_for_timeout(1500)  # the page's charts and frames settle

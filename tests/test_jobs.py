@@ -43,7 +43,7 @@ def test_cancelled_job_is_reported_as_ended(tmp_path, notmnist_dir):
     submit_job(config, tmp_path / "out", jobs_dir=tmp_path / "jobs")
     assert wait_for(lambda: list_jobs(tmp_path / "jobs")[0].status is RunStatus.RUNNING)
     cancel_job(list_jobs(tmp_path / "jobs")[0])
-    assert wait_for(lambda: not list_jobs(tmp_path / "jobs")[0].status.active, timeout=30)
+    assert wait_for(lambda: not list_jobs(tmp_path / "jobs")[0].status.active, timeout=120)
     assert list_jobs(tmp_path / "jobs")[0].progress["error"] == "cancelled"
     assert not (tmp_path / "out" / "meta.json").exists()
 

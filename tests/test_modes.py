@@ -61,7 +61,6 @@ def test_a_long_run_probes_once_and_caches_the_result(own_cache, notmnist_data, 
     assert set(stored.images_per_s) == {m.name for m in candidate_modes("auto", "auto", device())}
     chosen = f"{run.runtime['precision']}/{run.runtime['memory_format']}"
     assert stored.images_per_s[chosen] == max(stored.images_per_s.values())
-    assert stored.seconds < 15  # the probe's cost
     calls = []
     monkeypatch.setattr(probe_module, "measure", lambda *a, **k: calls.append(a))
     assert training_mode(config, 200)[1] == stored and not calls  # the second run reads the cache
