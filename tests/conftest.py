@@ -1,11 +1,18 @@
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from core.engine.callbacks import Callback
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parent.parent
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Two workers on two cores: one thread each (and in the processes they start), or their OpenMP threads fight
+    # over the cores and every step waits on the others' spinning.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from core.engine.callbacks import Callback  # noqa: E402  (torch reads OMP_NUM_THREADS when it loads)
 
 NOTMNIST_DIR = Path(os.environ.get("NOTMNIST_TEST_DATA", ROOT.parent / "shared" / "data" / "notmnist"))
 
@@ -26,10 +33,27 @@ def slices(splits: dict, train: int, others: int) -> dict:
     return {name: split.head(train if name == "train" else others) for name, split in splits.items()}
 
 
+def shared_dir(tmp_path_factory) -> Path:
+    """A folder of this test run that every pytest-xdist worker sees (the session's temp root without xdist)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextlib.contextmanager
+def built_once(path: Path) -> Iterator[bool]:
+    """One worker at a time: yields True to the first to get here (it builds `path`), False to the others (it is
+    built by then)."""
+    with FileLock(str(path) + ".lock"):
+        yield not path.exists()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory):
-    """Tests decode data into their own cache, so they exercise the decoder and never see a stale cache."""
-    os.environ["STUDY_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    """Tests decode data into their own cache (shared by the run's workers), so they exercise the decoder and never
+    see a stale cache."""
+    cache = shared_dir(tmp_path_factory) / "cache"
+    cache.mkdir(exist_ok=True)
+    os.environ["STUDY_CACHE_DIR"] = str(cache)
     os.environ.pop("NOTMNIST_DATA", None)
     yield
 
@@ -42,12 +66,13 @@ def notmnist_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def notmnist_data(notmnist_dir):
+def notmnist_data(tmp_path_factory, notmnist_dir):
     """{"train", "test"} of the real data, full splits."""
     from core.config import Experiment
     from core.engine.loop import load_data
 
-    return load_data(Experiment(data=str(notmnist_dir)))
+    with built_once(shared_dir(tmp_path_factory) / "notmnist-decoded"):  # one worker decodes, the other reads
+        return load_data(Experiment(data=str(notmnist_dir)))
 
 
 @pytest.fixture(scope="session")
@@ -55,10 +80,14 @@ def small_checkpoint(tmp_path_factory, notmnist_dir, notmnist_data):
     """A CNN trained for one epoch on 3,000 real images (a few seconds), saved as a checkpoint."""
     from core.config import Experiment
     from core.engine.loop import run_experiment
+    from core.runs.checkpoint import load_checkpoint
 
-    out = tmp_path_factory.mktemp("ckpt") / "cnn"
-    config = Experiment(model="cnn", epochs=1, data=str(notmnist_dir), train_limit=3000, test_limit=1000)
-    model, meta = run_experiment(config, out, data=slices(notmnist_data, 3000, 1000))
+    out = shared_dir(tmp_path_factory) / "small-cnn"
+    with built_once(out) as first:
+        if first:  # trained once for all workers
+            config = Experiment(model="cnn", epochs=1, data=str(notmnist_dir), train_limit=3000, test_limit=1000)
+            run_experiment(config, out, data=slices(notmnist_data, 3000, 1000))
+    model, meta = load_checkpoint(out)
     return out, model, meta
 
 
@@ -74,12 +103,13 @@ def fer_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def fer_data(fer_dir):
+def fer_data(tmp_path_factory, fer_dir):
     """All three real FER-2013 splits (decoded once into the test cache)."""
     from core.config import Experiment
     from core.engine.loop import load_data
 
-    return load_data(Experiment(task="fer", data=str(fer_dir)))
+    with built_once(shared_dir(tmp_path_factory) / "fer-decoded"):  # one worker decodes, the other reads
+        return load_data(Experiment(task="fer", data=str(fer_dir)))
 
 
 @pytest.fixture
@@ -101,7 +131,9 @@ def emotion_checkpoint(tmp_path_factory, fer_data, fer_dir):
     from core.config import Experiment
     from core.engine.loop import run_experiment
 
-    out = tmp_path_factory.mktemp("runs") / "fer-small"
-    config = Experiment(task="fer", model="mobilenet_v2", img_size=48, epochs=1, data=str(fer_dir))
-    run_experiment(config, out, data=slices(fer_data, 1500, 200))
+    out = shared_dir(tmp_path_factory) / "fer-small"
+    with built_once(out) as first:
+        if first:  # trained once for all workers
+            config = Experiment(task="fer", model="mobilenet_v2", img_size=48, epochs=1, data=str(fer_dir))
+            run_experiment(config, out, data=slices(fer_data, 1500, 200))
     return out

@@ -95,13 +95,16 @@ def test_the_shipped_calibration_meets_the_targets():
 def test_calibrate_command_on_a_small_real_model(emotion_checkpoint, fer_dir, tmp_path, capsys):
     folder = tmp_path / "run"
     shutil.copytree(emotion_checkpoint, folder)
-    assert main(["calibrate", str(folder), "--data", str(fer_dir), "--json"]) == 0
+    assert main(["calibrate", str(folder), "--data", str(fer_dir), "--limit", "600", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
+    assert sum(out["report"]["test"]["after"]["predicted"].values()) == 600  # the first 600 faces of each split
     stored = read_record(folder).calibration
     assert stored["temperature"] == out["calibration"]["temperature"] and stored["fitted_on"] == "validation"
     assert set(out["report"]) == {"validation", "test"}
     assert main(["calibrate", str(ROOT / "checkpoints" / "notmnist" / "cnn-original-s1")]) == 2
     assert "calibration is for emotion (fer) models" in capsys.readouterr().err
+    assert main(["calibrate", str(folder), "--limit", "0"]) == 2
+    assert "--limit 0: must be at least 1 face" in capsys.readouterr().err
 
 
 def test_a_vote_trained_model_is_calibrated_against_the_annotators(fer_data):

@@ -63,8 +63,10 @@ def test_random_shift_moves_images_by_at_most_the_limit():
     assert len(set(pos.tolist())) > 10 and shifted.sum() == 64
 
 
-def test_checkpoint_round_trip_gives_identical_predictions(small_checkpoint, notmnist_data):
-    path, model, run = small_checkpoint
+def test_checkpoint_round_trip_gives_identical_predictions(tmp_path, notmnist_dir, notmnist_data):
+    path = tmp_path / "cnn"  # its own small run: the model in memory against the one read back
+    config = Experiment(model="cnn", epochs=1, data=str(notmnist_dir), train_limit=600, test_limit=200)
+    model, run = run_experiment(config, path, data=slices(notmnist_data, 600, 200))
     loaded, loaded_run = load_checkpoint(path)
     Mode(run.runtime["precision"], run.runtime["memory_format"]).prepare(loaded)  # the layout it trained in
     x = notmnist_data["test"].images[:32].float() / 255

@@ -21,12 +21,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from ..runs.data_source import run_data_source
     from ..study.calibrate import describe, fit, split_logits
 
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit {args.limit}: must be at least 1 face (leave it out for all)")
     model, record = load_checkpoint(args.checkpoint)
     if record.task != "fer":
         raise ConfigError(f"{args.checkpoint} is a {record.task} model; calibration is for emotion (fer) models")
     spec = get_task("fer").spec
     data = run_data_source(record, args.data)
     splits = {name: load_split(spec, data, name) for name in ("train", "validation", "test")}
+    # (the train split gives the class priors from all its labels; --limit shortens the splits the model reads)
+    splits.update({name: splits[name].head(args.limit) for name in ("validation", "test")})
     mode, _ = inference_mode(model, record.config, 256)
     transform = batch_transform(record.config)
     held_out = ("validation", "test")
@@ -58,5 +62,7 @@ def register(sub: Any) -> None:
     cal_options = cal.add_argument_group("calibration options")
     cal_options.add_argument("--data", help="data source (default: the one the checkpoint was trained on)")
     cal_options.add_argument("--no-write", action="store_true", help="only report; leave meta.json as it is")
+    cal_options.add_argument("--limit", type=int, metavar="N",
+                             help="only the first N faces of validation and test (quick checks)")  # fmt: skip
     cal_options.add_argument("--json", action="store_true", help="print one JSON object")
     cal.set_defaults(func=cmd_calibrate)
