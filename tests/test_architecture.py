@@ -210,3 +210,10 @@ def torch_zeros(config):
     import torch
 
     return torch.zeros(1, 1, config.image_size, config.image_size)
+
+
+def test_no_function_in_the_library_is_over_80_lines():
+    long = [f"{path.relative_to(ROOT)}:{node.name} ({node.end_lineno - node.lineno + 1})"
+            for path in MODULES for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno >= 80]  # fmt: skip
+    assert not long, long
