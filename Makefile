@@ -35,7 +35,7 @@ run: $(STAMP) $(FRONTEND_STAMP)
 	PYTHON=$(VENV)/bin/python PORT=$(PORT) deploy/serve.sh
 
 test: $(STAMP) $(FRONTEND_STAMP)
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup
 
 test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -m "not slow and not e2e" -q

@@ -137,3 +137,11 @@ def emotion_checkpoint(tmp_path_factory, fer_data, fer_dir):
             config = Experiment(task="fer", model="mobilenet_v2", img_size=48, epochs=1, data=str(fer_dir))
             run_experiment(config, out, data=slices(fer_data, 1500, 200))
     return out
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`--dist loadgroup`), the browser tests run one after another on one worker (each starts
+    an app server and Chromium) while the other worker takes the rest."""
+    for item in items:
+        if item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
