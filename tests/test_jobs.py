@@ -57,13 +57,13 @@ def test_the_queue_runs_one_at_a_time_refuses_duplicates_and_moves_on(tmp_path, 
     first = submit_job(long, tmp_path / "a", jobs_dir=jobs_dir)
     with pytest.raises(JobRefused, match="already running|already starting"):
         submit_job(long, tmp_path / "a2", jobs_dir=jobs_dir)
-    # five more within a second: one folder each, all waiting behind the first
+    # three more within a second: one folder each, all waiting behind the first
     short = [Experiment(model="mlp", epochs=1, train_limit=300, test_limit=100, seed=s, data=str(notmnist_dir))
-             for s in range(5)]  # fmt: skip
+             for s in range(3)]  # fmt: skip
     waiting = [submit_job(c, tmp_path / f"s{c.seed}", jobs_dir=jobs_dir) for c in short]
-    assert [j.status for j in waiting] == [RunStatus.QUEUED] * 5 and len({j.id for j in waiting}) == 5
+    assert [j.status for j in waiting] == [RunStatus.QUEUED] * 3 and len({j.id for j in waiting}) == 3
     assert sum(j.status.active for j in list_jobs(jobs_dir)) == 1
-    cancel_job(waiting[4])  # out of the queue without ever starting
+    cancel_job(waiting[2])  # out of the queue without ever starting
 
     def job(j):
         return next(x for x in list_jobs(jobs_dir) if x.id == j.id)
@@ -74,8 +74,8 @@ def test_the_queue_runs_one_at_a_time_refuses_duplicates_and_moves_on(tmp_path, 
     assert wait_for(lambda: job(waiting[0]).status.active or job(waiting[0]).status is RunStatus.FINISHED, timeout=60)
     assert wait_for(lambda: all(not j.status.waiting_or_active for j in list_jobs(jobs_dir)), timeout=240)
     by_id = {j.id: j for j in list_jobs(jobs_dir)}
-    assert [by_id[j.id].status for j in waiting[:4]] == [RunStatus.FINISHED] * 4
-    assert by_id[waiting[4].id].status is RunStatus.FAILED and "before it started" in by_id[waiting[4].id].error
+    assert [by_id[j.id].status for j in waiting[:2]] == [RunStatus.FINISHED] * 2
+    assert by_id[waiting[2].id].status is RunStatus.FAILED and "before it started" in by_id[waiting[2].id].error
     assert dispatch(jobs_dir) == []
     # a run that did not finish can be deleted, with the state it left; a finished one cannot
     stopped = by_id[first.id]
