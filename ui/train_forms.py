@@ -8,6 +8,7 @@ import dataclasses
 import streamlit as st
 
 from core.config import FER_ARCHS, FREEZE_DEPTHS, MODEL_NAMES, NOTMNIST_MODELS, OPTIMIZERS, Experiment
+from core.data.tasks import get_task
 from ui.data_sources import fer_source, notmnist_source, training_source_problem
 from ui.form_memory import Field, remember_form, restore_form
 
@@ -132,12 +133,18 @@ def letters_form() -> Experiment | None:
         data=notmnist_source(),
         train_limit=int(limit) or None,
     )
+    return start_button(config, "letters_start")
+
+
+def start_button(config: Experiment, key: str) -> Experiment | None:
+    """Below a form: how long the run will take, a warning for a handful of images, why the source cannot train
+    (the button is then disabled), and Start; returns the run's setting when Start is clicked."""
     estimate(config)
-    few_images_warning(config, 10)
-    problem = training_source_problem("notmnist")
+    few_images_warning(config, len(get_task(config.task).spec.classes))
+    problem = training_source_problem(config.task)
     if problem:
         st.info(problem)
-    started = st.button("Start training", type="primary", key="letters_start", disabled=bool(problem))
+    started = st.button("Start training", type="primary", key=key, disabled=bool(problem))
     return config if started else None
 
 
@@ -210,11 +217,4 @@ def faces_form() -> Experiment | None:
         data=source,
         train_limit=int(limit) or None,
     )
-    estimate(config)
-    few_images_warning(config, 7)
-    problem = training_source_problem("fer")
-    if problem:
-        st.info(problem)
-    if not st.button("Start training", type="primary", key="fer_start", disabled=bool(problem)):
-        return None
-    return config
+    return start_button(config, "fer_start")
