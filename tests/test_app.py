@@ -159,7 +159,7 @@ def test_freeze_comparison_page_on_a_small_sweep(app, tmp_path, fer_data, fer_di
     from core.study.sweep import run_sweep
     from tests.conftest import slices
 
-    base = Experiment(task="fer", model="mobilenet_v2", img_size=32, epochs=2, data=str(fer_dir))
+    base = Experiment(task="fer", model="mobilenet_v2", img_size=32, epochs=1, data=str(fer_dir))
     run_sweep(
         base, tmp_path / "runs" / "sweep-small", rows=["scratch", "layer2", "all"], data=slices(fer_data, 200, 64)
     )
