@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from tests.browser import BROWSER_ARGS, CHROMIUM, app_page, serve_app
+from tests.browser import BROWSER_ARGS, CHROMIUM, LIVE_DEVICE, app_page, live_device_frame, serve_app
 
 pytestmark = pytest.mark.e2e
 PAGES = {  # URL path -> a title the page shows
@@ -49,6 +49,8 @@ NAV_TITLES = {  # sidebar link text -> a title the page shows
     "Compare freeze depths": "Compare freeze depths",
     "Live emotions": "Live emotions",
 }
+# the on-device component has its detector (or has said why it cannot): no request of it is still in flight
+LOADED = "() => window.__liveDevice.detector !== null || document.body.innerText.includes('On the server')"
 VARIANTS = {"light": ({"width": 1400, "height": 1000}, "light"), "dark": ({"width": 1400, "height": 1000}, "dark"),
             "phone": ({"width": 390, "height": 844}, "light")}  # fmt: skip
 
@@ -71,6 +73,10 @@ def visit_every_page(browser, url: str, variant: str, shots: str | None) -> list
         page.locator('[data-testid="stSidebarNav"] a', has_text=link).first.click()
         page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
         page.wait_for_timeout(1500)  # the page's charts and frames settle
+        if page.locator(LIVE_DEVICE).count():  # the on-device component loads its model: leave once it has
+            frame = live_device_frame(page)
+            assert frame is not None, "the on-device component did not start"
+            frame.wait_for_function(LOADED, timeout=120_000)
         if page.locator('[data-testid="stException"]').count():
             problems.append(f"exception on {link}")
         if shots:
