@@ -177,9 +177,10 @@ def test_evaluate_records_the_unseen_figure_of_a_run_recorded_without_it(tmp_pat
     assert (run / "meta.json").read_bytes() == before
 
 
-def test_evaluate_several_runs_gives_their_mean_probability(notmnist_dir, notmnist_data):
+def test_evaluate_several_runs_gives_their_mean_probability(notmnist_dir, notmnist_data, capsys):
     import torch
 
+    from core.cli import main
     from core.data.tasks import batch_transform
     from core.inference.runtime import predict_logits
     from core.runs.checkpoint import load_checkpoint
@@ -191,7 +192,8 @@ def test_evaluate_several_runs_gives_their_mean_probability(notmnist_dir, notmni
         SHIPPED.parent / "beyond" / "notmnist" / "deep_cnn-original-s0",
     ]
     fp32 = ["--precision", "fp32", "--memory-format", "nchw"]  # as computed here: no prediction may flip
-    together = json.loads(run_cli("evaluate", *runs, "--data", notmnist_dir, "--json", *fp32).stdout)
+    assert main(["evaluate", *map(str, runs), "--data", str(notmnist_dir), "--json", *fp32]) == 0
+    together = json.loads(capsys.readouterr().out)
     test = notmnist_data["test"]
     # the same figure computed here from each run alone
     total, alone = 0, []
@@ -206,7 +208,8 @@ def test_evaluate_several_runs_gives_their_mean_probability(notmnist_dir, notmni
     assert together["ci_low"] < together["accuracy"] < together["ci_high"] and together["unseen"]["n"] > 3600
     assert together["checkpoints"] == [str(r) for r in runs]
     # a run twice is that run
-    twice = json.loads(run_cli("evaluate", runs[0], runs[0], "--data", notmnist_dir, "--json", *fp32).stdout)
+    assert main(["evaluate", str(runs[0]), str(runs[0]), "--data", str(notmnist_dir), "--json", *fp32]) == 0
+    twice = json.loads(capsys.readouterr().out)
     assert twice["accuracy"] == pytest.approx(alone[0], abs=1e-6)
 
 

@@ -3,6 +3,7 @@ loopback port, START clicked in the component's iframe, annotated frames back in
 
 import contextlib
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -118,6 +119,12 @@ def launch(p, video_file):
     return p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
 
 
+def other_worker_is_busy() -> bool:
+    """Under `make test` (two pytest-xdist workers, the browser tests on one of them) the other worker trains and
+    evaluates models all along: that is the CPU-bound neighbour, and a third process would only slow the suite."""
+    return int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) >= 2
+
+
 @contextlib.contextmanager
 def busy_cpu(seconds: float = 900):
     """A CPU-bound process beside the app (one core's worth, ends by itself after `seconds`), killed at the end."""
@@ -176,13 +183,13 @@ def stop(page, cycle: int, server_log) -> None:
 
 
 def test_live_webcam_twenty_start_stop_cycles_beside_a_busy_cpu(app_server, tmp_path):
-    """20 START/STOP cycles in a row, a CPU-bound process beside the app: each START (one click, never restarted by
-    the page) shows a labelled frame; the returned video carries the drawn box, and the Grad-CAM overlay in the
-    last. How long a START takes is benchmarks/start_stop.py's to measure."""
+    """20 START/STOP cycles in a row beside a CPU-bound process (ours; under `make test`, the other worker): each
+    START (one click, never restarted by the page) shows a labelled frame; the returned video carries the drawn box,
+    and the Grad-CAM overlay in the last. How long a START takes is benchmarks/start_stop.py's to measure."""
     playwright = pytest.importorskip("playwright.sync_api")
     url, server_log = app_server
     video_file = write_y4m(tmp_path / "face.y4m")
-    with playwright.sync_playwright() as p, busy_cpu():
+    with playwright.sync_playwright() as p, contextlib.nullcontext() if other_worker_is_busy() else busy_cpu():
         browser = launch(p, video_file)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
