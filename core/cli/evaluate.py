@@ -10,7 +10,6 @@ from typing import Any
 
 from ..config import TTA_METHODS
 from ..errors import ConfigError, DataSourceError
-from ..runs.amend import record_tta, record_unseen
 from ..runs.data_source import run_data_source
 from ..runs.record import describe_consensus
 from .flags import add_mode_flags
@@ -23,6 +22,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..data.tasks import batch_transform, get_task
     from ..engine.loop import evaluate
     from ..inference.modes import inference_mode
+    from ..runs.amend import record_tta, record_unseen  # torch: only when a command runs, not for --help
     from ..runs.checkpoint import load_checkpoint
 
     if args.in_frames is not None and args.in_frames < 1:
