@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataSourceError
-from .sources import DatasetSpec
+from .sources import DatasetSpec, is_hub_id
 
 ROOTS_ENV = "STUDY_DATA_ROOTS"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -123,7 +123,7 @@ def reference(source: str) -> str:
 
 
 def _looks_like_path(source: str) -> bool:
-    return source.startswith(("/", ".", "~")) or source.count("/") != 1 and source != "bundled"
+    return not is_hub_id(source) and source != "bundled"
 
 
 def locate(spec: DatasetSpec, task: str, source: str, portable: str | None = None) -> str:

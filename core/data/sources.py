@@ -88,6 +88,11 @@ def resolve_source(spec: DatasetSpec, source: str | None) -> str:
     return source
 
 
+def is_hub_id(source: str) -> bool:
+    """Whether a source names a Hugging Face hub dataset (owner/name) rather than a folder."""
+    return not source.startswith(("/", ".", "~")) and source.count("/") == 1
+
+
 def is_local(source: str) -> bool:
     return Path(source).expanduser().exists()
 
@@ -109,7 +114,7 @@ def _load_hf_split(spec: DatasetSpec, source: str, split: str):
     datasets.disable_progress_bars()
     if is_local(source):
         path = str(Path(source).expanduser())
-    elif source.startswith(("/", ".", "~")) or source.count("/") != 1:
+    elif not is_hub_id(source):
         raise DataSourceError(f"'{source}' is neither an existing folder nor a hub id (owner/name)")
     else:
         if not _hub_reachable():

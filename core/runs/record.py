@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Experiment
+from ..data.sources import is_hub_id
 from ..errors import CheckpointError, ConfigError
 from .files import META_FILE
 
@@ -96,7 +97,7 @@ class DataInfo:
         """The portable reference (records written before it existed: the source folder's name)."""
         if self.reference is not None or not self.source:
             return self.reference
-        return Path(self.source).name if self.source.startswith(("/", ".", "~")) else self.source
+        return self.source if is_hub_id(self.source) or self.source == "bundled" else Path(self.source).name
 
     def to_dict(self) -> dict[str, Any]:
         out = {"source": self.source, **{f"{k}_size": v for k, v in self.sizes.items()}, "splits": self.splits}
