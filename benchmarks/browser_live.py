@@ -16,7 +16,9 @@ The browser shares this machine's cores with the server, so browser figures are 
     .venv/bin/python benchmarks/browser_live.py --viewers 4 --json    # four at once
 
 JSON: {viewers, seconds, on_device: {fps_per_viewer, p95_ms, server_cpu_seconds_per_viewer_minute,
-page_rerun_s}, server: {...}} with fps_per_viewer a list, one per viewer.
+page_rerun_s, server_cores, browser_cores, stages_per_viewer}, server: {...}} with fps_per_viewer a list, one per
+viewer; server_cores and browser_cores (by Chromium process type) are CPU seconds per second over the window, and
+stages_per_viewer the mean ms per frame of each stage of the on-device pipeline.
 """
 
 from __future__ import annotations
@@ -50,6 +52,42 @@ def cpu_seconds(pid: int) -> float:
     """User and system CPU time of a process so far (/proc/PID/stat, fields 14 and 15)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def chromium_cpu() -> dict[str, float]:
+    """CPU seconds so far of every Chromium process on this machine, by its --type (browser, renderer, gpu-process,
+    utility), where the time of the viewers' pages goes."""
+    out: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # (Chromium rewrites its children's command lines as one string: split on spaces too)
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").split()
+            if not cmdline or b"chrom" not in Path(cmdline[0].decode(errors="replace")).name.encode():
+                continue
+            kind = next((a.split(b"=", 1)[1].decode() for a in cmdline if a.startswith(b"--type=")), "browser")
+            out[kind] = out.get(kind, 0.0) + cpu_seconds(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue  # a process that ended meanwhile
+    return out
+
+
+STAGES = "() => ({...window.__liveDevice.timing})"
+
+
+def stage_means(before: dict, after: dict) -> dict[str, float]:
+    """Mean ms per frame of each stage over the window (core: capture and locate on the page's thread, the model
+    in its worker; model_wait: from the faces sent to the worker until their reading is back)."""
+    frames = max(1, after["frames"] - before["frames"])
+    return {
+        "capture_ms": round((after["capture"] - before["capture"]) / frames, 1),
+        "locate_ms": round((after["locate"] - before["locate"]) / frames, 1),
+        "model_ms": round((after.get("inModel", 0) - before.get("inModel", 0)) / frames, 1),
+        "model_wait_ms": round((after["model"] - before["model"]) / frames, 1),
+        "camera_frames": after.get("presented", 0) - before.get("presented", 0),
+        "read_frames": after["frames"] - before["frames"],
+    }
 
 
 def serve(folder: Path) -> tuple[subprocess.Popen, str]:
@@ -118,13 +156,15 @@ def rerun_seconds(browser, url: str, tries: int = 3) -> float:
     return slowest
 
 
-def measure(browser, url: str, server_pid: int, mode: str, viewers: int, seconds: float) -> dict:
-    contexts = [browser.new_context(permissions=["camera"]) for _ in range(viewers)]
+def measure(browsers: list, url: str, server_pid: int, mode: str, seconds: float) -> dict:
+    viewers = len(browsers)
+    contexts = [browser.new_context(permissions=["camera"]) for browser in browsers]
     try:
         started = [start_viewer(c, url, mode) for c in contexts]
         time.sleep(3)  # every viewer streaming for a while
-        cpu0, t0 = cpu_seconds(server_pid), time.time()
+        cpu0, t0, browser0 = cpu_seconds(server_pid), time.time(), chromium_cpu()
         counts0, times, rates, server_ms = [], [[] for _ in started], [[] for _ in started], []
+        stages0 = [frame.evaluate(STAGES) if frame else None for _, frame in started]
         for _, frame in started:
             counts0.append(frame.evaluate("() => window.__liveDevice.processed") if frame else None)
         seen: list[set] = [set() for _ in started]
@@ -143,10 +183,13 @@ def measure(browser, url: str, server_pid: int, mode: str, viewers: int, seconds
                         server_ms.append(float(match.group(2)))
             time.sleep(0.5)
         elapsed, cpu = time.time() - t0, cpu_seconds(server_pid) - cpu0
+        browser_cores = {k: round((v - browser0.get(k, 0.0)) / elapsed, 2) for k, v in chromium_cpu().items()}
+        stages = [stage_means(s0, frame.evaluate(STAGES)) for s0, (_, frame) in zip(stages0, started) if frame]
+        # the frames read in the window, counted at its end (the rerun below goes on streaming)
+        counts = [frame.evaluate("() => window.__liveDevice.processed") if frame else None for _, frame in started]
         # then, the viewers still streaming, another visitor's page (its own CPU is not in the figure above)
-        rerun = rerun_seconds(browser, url)
+        rerun = rerun_seconds(browsers[0], url)
         if mode == ON_DEVICE:
-            counts = [frame.evaluate("() => window.__liveDevice.processed") for _, frame in started]
             fps = [(n - n0) / elapsed for n, n0 in zip(counts, counts0)]
             every = [ms for per_viewer in times for ms in per_viewer]
         else:
@@ -160,6 +203,9 @@ def measure(browser, url: str, server_pid: int, mode: str, viewers: int, seconds
         "p95_ms": round(float(np.percentile(every, 95)), 1) if every else None,
         "server_cpu_seconds_per_viewer_minute": round(cpu / viewers / (elapsed / 60), 2),
         "page_rerun_s": round(rerun, 2),
+        "server_cores": round(cpu / elapsed, 2),
+        "browser_cores": browser_cores,  # CPU seconds per second of each kind of Chromium process over the window
+        **({"stages_per_viewer": stages} if stages else {}),
     }
 
 
@@ -168,6 +214,8 @@ def main() -> None:
     parser.add_argument("--viewers", type=int, default=1, help="viewers at once (default 1)")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window per mode (default 20)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--one-browser", action="store_true",
+                        help="every viewer a context of one browser (default: a browser each)")  # fmt: skip
     args = parser.parse_args()
     if args.viewers < 1 or args.seconds <= 0:
         parser.error("--viewers must be at least 1 and --seconds above 0")
@@ -186,12 +234,17 @@ def main() -> None:
         results: dict = {"viewers": args.viewers, "seconds": args.seconds}
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS + camera)
+                # a browser each, as each visitor has (the viewers of one browser share its camera and compositor)
+                shared = 1 if args.one_browser else args.viewers
+                browsers = [p.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS + camera)
+                            for _ in range(shared)]  # fmt: skip
+                browsers = [browsers[i % shared] for i in range(args.viewers)]
                 for key, mode in (("on_device", ON_DEVICE), ("server", ON_SERVER)):
-                    results[key] = measure(browser, url, proc.pid, mode, args.viewers, args.seconds)
+                    results[key] = measure(browsers, url, proc.pid, mode, args.seconds)
                     if not args.json:
                         print(f"{mode}: {results[key]}", flush=True)
-                browser.close()
+                for browser in set(browsers):
+                    browser.close()
         finally:
             proc.terminate()
             proc.wait(timeout=20)

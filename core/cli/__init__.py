@@ -1,4 +1,4 @@
-"""Command line: `python -m core train|sweep|seeds|evaluate|calibrate|predict|explain|framed-faces|probe|card|
+"""Command line: `python -m core train|sweep|seeds|soup|evaluate|calibrate|predict|explain|framed-faces|probe|card|
 tensorboard|report`.
 
 One module per command, each registering its arguments beside its handler; every experiment flag comes from
@@ -23,6 +23,7 @@ from . import (
     probe,
     report,
     seeds,
+    soup,
     sweep,
     tensorboard,
     train,
@@ -32,7 +33,21 @@ from .flags import add_experiment_flags, add_mode_flags, experiment_from_args
 __all__ = ["add_experiment_flags", "add_mode_flags", "build_parser", "experiment_from_args", "main"]
 
 # In the order `--help` lists them.
-COMMANDS = (train, sweep, seeds, evaluate, predict, probe, calibrate, explain, framed_faces, card, tensorboard, report)
+COMMANDS = (
+    train,
+    sweep,
+    seeds,
+    soup,
+    evaluate,
+    predict,
+    probe,
+    calibrate,
+    explain,
+    framed_faces,
+    card,
+    tensorboard,
+    report,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -214,7 +214,7 @@ def _runtime(config: Experiment, mode: Mode, probe: Any) -> dict[str, Any]:
     return out
 
 
-def _selection_score(config: Experiment, ev: dict[str, Any]) -> float:
+def selection_score(config: Experiment, ev: dict[str, Any]) -> float:
     """What picks the best epoch: accuracy on the labels trained on (FER+: the annotators' plurality)."""
     if config.labels == "fer2013":
         return float(ev["accuracy"])
@@ -415,7 +415,7 @@ def _epochs(
         )  # fmt: skip
         _check_finite(run.parts.model, epoch)
         ev = evaluate(run.kept, run.splits[run.select_on], run.transform, run.mode)
-        score = _selection_score(config, ev)
+        score = selection_score(config, ev)
         epoch_log.update(
             epoch=epoch,
             eval_split=run.select_on,

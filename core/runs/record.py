@@ -131,6 +131,7 @@ class RunRecord:
     explanations: dict[str, Any] | None = None  # measured after training (`core explain --record`): figures of maps
     # measured after training (`core evaluate --tta M --record-tta`): split -> method -> accuracy, interval, F1
     test_time_augmentation: dict[str, Any] | None = None
+    soup: dict[str, Any] | None = None  # a weight soup's members and how they were chosen (core.engine.soup)
     extra: dict[str, Any] = field(default_factory=dict)  # fields this version does not know, kept on rewrite
     path: Path | None = field(default=None, compare=False)  # the run folder it was read from
 
@@ -189,6 +190,8 @@ class RunRecord:
             body["explanations"] = self.explanations
         if self.test_time_augmentation is not None:
             body["test_time_augmentation"] = self.test_time_augmentation
+        if self.soup is not None:
+            body["soup"] = self.soup
         return {**body, **self.extra}
 
 
@@ -385,6 +388,7 @@ KNOWN = {
     "calibration",
     "explanations",
     "test_time_augmentation",
+    "soup",
 }
 
 
@@ -456,6 +460,7 @@ def record_from_dict(meta: Any, file: Path) -> RunRecord:
         calibration=f.obj(meta, "calibration", "calibration", required=False),
         explanations=f.obj(meta, "explanations", "explanations", required=False),
         test_time_augmentation=f.obj(meta, "test_time_augmentation", "test_time_augmentation", required=False),
+        soup=f.obj(meta, "soup", "soup", required=False),
         extra={k: v for k, v in meta.items() if k not in KNOWN},
     )
 

@@ -16,7 +16,10 @@ let cv = null;
 // frames whose faces the worker is reading: a new frame waits its turn behind at most this many, else is skipped
 const IN_FLIGHT = 2;
 const el = (id) => document.getElementById(id);
-const state = { detector: null, stream: null, running: false, frames: [], counts: {}, samples: [], summaryAt: 0 };
+const state = { detector: null, stream: null, running: false, frames: [], counts: {}, samples: [], summaryAt: 0,
+  // milliseconds spent so far in each stage of a frame (benchmarks/browser_live.py reports the means)
+  // (model: from a frame's faces sent to the worker to their reading back, waiting behind the frame before included)
+  timing: { capture: 0, locate: 0, model: 0, frames: 0 } };
 // what the end-to-end tests read (tests/test_e2e_live_device.py); nothing of it leaves the page
 window.__liveDevice = state;
 
@@ -100,11 +103,12 @@ function summarise(now) {
 
 // One video frame: captured and its faces located and cropped here, read by the model's worker while this thread
 // takes the next frame; shown when its reading comes back (in frame order).
-function step() {
+function step(_now, frame) {
   if (!state.running) return;
   const video = el("video");
   if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(step);
   else requestAnimationFrame(step);
+  if (frame) state.timing.presented = frame.presentedFrames; // the camera's frames so far (the benchmark's rate)
   if (state.inFlight >= IN_FLIGHT) return; // the model is behind: this frame is skipped, as a slow server skips
   const started = performance.now();
   const work = el("work");
@@ -114,17 +118,22 @@ function step() {
   const gray = new cv.Mat();
   cv.cvtColor(rgba, gray, cv.COLOR_RGBA2GRAY);
   rgba.delete();
+  const captured = performance.now();
   let framed;
   try {
     framed = state.detector.prepare(gray);
   } finally {
     gray.delete();
   }
+  const located = performance.now();
   const crops = [];
   state.inFlight += 1;
   state.detector.read(framed, crops)
     .then((faces) => {
       state.inFlight -= 1;
+      const t = state.timing;
+      Object.assign(t, { capture: t.capture + captured - started, locate: t.locate + located - captured,
+        model: t.model + performance.now() - located, frames: t.frames + 1, inModel: state.session.busyMs });
       if (state.running) show(faces, crops, started);
     })
     .catch((e) => fail(`The on-device reading stopped: ${e.message || e}`));
@@ -216,6 +225,7 @@ async function load(args) {
     return fail(`The emotion model could not be loaded in this browser (${(e && e.message) || e}): choose “On the server” above.`);
   }
   state.detector = new Detector(cv, cascade, { Tensor }, session, args.settings);
+  state.session = session;
   el("start").disabled = false;
   say("Press Start to begin. Everything stays on this device.");
 }

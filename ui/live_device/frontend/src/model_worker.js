@@ -1,7 +1,7 @@
 // The emotion model in a Web Worker (ONNX Runtime Web, WebAssembly): the page's thread captures the next frame and
 // finds its faces while this one reads the faces of the frame before, so a frame costs the slower of the two, not
 // their sum. Messages: {type: "load", model, wasmPaths} -> {type: "loaded"} or {type: "error", message};
-// {type: "run", id, input, dims} -> {type: "result", id, logits} or {type: "error", id, message}.
+// {type: "run", id, input, dims} -> {type: "result", id, logits, ms} or {type: "error", id, message}.
 import * as ort from "onnxruntime-web/wasm";
 
 let session = null;
@@ -14,9 +14,10 @@ self.onmessage = async ({ data }) => {
       session = await ort.InferenceSession.create(data.model);
       self.postMessage({ type: "loaded" });
     } else if (data.type === "run") {
+      const started = performance.now();
       const output = await session.run({ x: new ort.Tensor("float32", data.input, data.dims) });
       const logits = output.logits.data;
-      self.postMessage({ type: "result", id: data.id, logits }, [logits.buffer]);
+      self.postMessage({ type: "result", id: data.id, logits, ms: performance.now() - started }, [logits.buffer]);
     }
   } catch (e) {
     self.postMessage({ type: "error", id: data.id, message: (e && e.message) || String(e) });

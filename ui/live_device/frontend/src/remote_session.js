@@ -12,12 +12,16 @@ export class RemoteSession {
     this.worker = worker;
     this.pending = new Map();
     this.nextId = 0;
+    this.busyMs = 0; // the worker's time in the model so far
     worker.onmessage = ({ data }) => {
       const waiting = this.pending.get(data.id);
       if (!waiting) return;
       this.pending.delete(data.id);
       if (data.type === "error") waiting.reject(new Error(data.message));
-      else waiting.resolve({ logits: { data: data.logits } });
+      else {
+        this.busyMs += data.ms;
+        waiting.resolve({ logits: { data: data.logits } });
+      }
     };
   }
 
