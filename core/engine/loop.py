@@ -438,6 +438,30 @@ def _epochs(
     return best
 
 
+def held_out_metrics(
+    model: nn.Module, splits: dict[str, ImageSplit], transform: BatchTransform, mode: Mode, train: ImageSplit
+) -> dict[str, dict[str, Any]]:
+    """A finished model's metrics on every split but train (with a confidence interval and the unseen-in-train
+    figures), as its record keeps them."""
+    return {
+        name: evaluate(model, split, transform, mode, confidence=True, train=train)
+        for name, split in splits.items()
+        if name != "train"
+    }
+
+
+def data_info(splits: dict[str, ImageSplit]) -> DataInfo:
+    """What a record says of the data a model was trained and measured on."""
+    train = splits["train"]
+    sizes = {k: len(v) for k, v in splits.items()}
+    return DataInfo(train.source, sizes, {k: v.origin for k, v in splits.items()}, data_reference(train.source))
+
+
+def checked_metrics(record: RunRecord, metrics: dict[str, dict[str, Any]]) -> dict[str, SplitMetrics]:
+    """The metrics through the record's own validation, so what is saved is what every reader accepts."""
+    return record_from_dict({**record.to_dict(), "metrics": metrics}, Path("meta.json")).metrics
+
+
 def _finish(
     run: _Training, history: list[dict[str, Any]], best: Best, out: Path | None, seconds: float
 ) -> tuple[nn.Module, RunRecord]:
@@ -445,22 +469,13 @@ def _finish(
     config, model, info = run.config, run.parts.model, run.info
     if best.weights is not None:
         model.load_state_dict(best.weights)
-    final = {
-        name: evaluate(model, split, run.transform, run.mode, confidence=True, train=run.loaded["train"])
-        for name, split in run.splits.items()
-        if name != "train"
-    }
-    splits, train = run.splits, run.train
+    final = held_out_metrics(model, run.splits, run.transform, run.mode, run.loaded["train"])
+    train = run.train
     record = RunRecord(
         config=config,
         classes=list(train.classes),
         preprocessing=get_task(config.task).preprocessing(config),
-        data=DataInfo(
-            train.source,
-            {k: len(v) for k, v in splits.items()},
-            {k: v.origin for k, v in splits.items()},
-            data_reference(train.source),
-        ),
+        data=data_info(run.splits),
         history=history,
         metrics={},
         best_epoch=best.epoch,
@@ -478,8 +493,7 @@ def _finish(
         global_batch=config.batch_size * info.world_size,
         runtime=_runtime(config, run.mode, run.probe),
     )
-    # The metrics go through the record's own validation, so what is saved is what every reader accepts.
-    record.metrics = record_from_dict({**record.to_dict(), "metrics": final}, Path("meta.json")).metrics
+    record.metrics = checked_metrics(record, final)
     if out is not None:
         save_checkpoint(out, model.cpu(), record)  # weights, then the record: the run is finished
     return model, record

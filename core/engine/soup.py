@@ -22,7 +22,6 @@ import torch
 from torch import nn
 
 from ..data.cache import load_split
-from ..data.roots import reference as data_reference
 from ..data.sources import ImageSplit
 from ..data.tasks import batch_transform, get_task
 from ..errors import ConfigError
@@ -30,8 +29,8 @@ from ..inference.ensemble import check_members
 from ..inference.modes import inference_mode
 from ..runs.checkpoint import load_checkpoint, save_checkpoint
 from ..runs.files import git_commit
-from ..runs.record import DataInfo, RunRecord, record_from_dict
-from .loop import evaluate, selection_score
+from ..runs.record import RunRecord
+from .loop import checked_metrics, data_info, evaluate, held_out_metrics, selection_score
 
 log = logging.getLogger(__name__)
 
@@ -139,13 +138,8 @@ def make_soup(
 
 def _soup_record(model: nn.Module, first: RunRecord, records: list[RunRecord], splits: dict[str, ImageSplit],
                  kept: list[int], trials: list[dict], method: str, seconds: float) -> RunRecord:  # fmt: skip
-    transform, train = batch_transform(first.config), splits["train"]
     mode, _ = inference_mode(model, first.config, 256)
-    final = {
-        name: evaluate(model, split, transform, mode, confidence=True, train=train)
-        for name, split in splits.items()
-        if name != "train"
-    }
+    final = held_out_metrics(model, splits, batch_transform(first.config), mode, splits["train"])
     members = [str(r.path) for r in records]
     soup: dict[str, Any] = {
         "method": method,
@@ -156,12 +150,7 @@ def _soup_record(model: nn.Module, first: RunRecord, records: list[RunRecord], s
     }
     record = replace(
         first,
-        data=DataInfo(
-            train.source,
-            {k: len(v) for k, v in splits.items()},
-            {k: v.origin for k, v in splits.items()},
-            data_reference(train.source),
-        ),
+        data=data_info(splits),
         history=[],
         metrics={},
         best_epoch=None,
@@ -178,5 +167,5 @@ def _soup_record(model: nn.Module, first: RunRecord, records: list[RunRecord], s
         soup=soup,
         path=None,
     )
-    record.metrics = record_from_dict({**record.to_dict(), "metrics": final}, Path("meta.json")).metrics
+    record.metrics = checked_metrics(record, final)
     return record
