@@ -46,6 +46,11 @@ def test_a_uniform_soup_is_the_mean_of_its_runs_and_a_run_of_its_own(tmp_path, f
     assert test is not None and test.n == 300 and test.accuracy == pytest.approx(again["accuracy"])
     assert test.ferplus and test.ferplus["majority_accuracy"] == pytest.approx(again["ferplus"]["majority_accuracy"])
     assert record.validation is not None and record.validation.n == 300
+    # tables and model cards name it as a soup and say how it is made
+    from core.study.report import training_command
+
+    assert record.name == read_record(VOTES).name + "-soup"
+    assert training_command(record).endswith(f"python -m core soup {VOTES.name} {FER2013.name} --out DIR_SOUP")
 
 
 def test_the_greedy_soup_adds_a_run_only_if_validation_holds():

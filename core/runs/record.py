@@ -137,7 +137,7 @@ class RunRecord:
 
     @property
     def name(self) -> str:
-        return self.config.name
+        return self.config.name if self.soup is None else f"{self.config.name}-soup"
 
     @property
     def task(self) -> str:

@@ -280,8 +280,13 @@ def portable_args(args: list[str]) -> list[str]:
 
 
 def training_command(run: RunRecord) -> str:
+    """The command that makes the run; for a weight soup, its members' recipe and the soup's command."""
     c = run.config
-    return f"python -m core train {c.task} {' '.join(portable_args(c.to_args(always=('model', 'epochs'))))}"
+    train = f"python -m core train {c.task} {' '.join(portable_args(c.to_args(always=('model', 'epochs'))))}"
+    if run.soup is None:
+        return train
+    kept = [Path(member).name for member in run.soup.get("kept", [])]
+    return f"{train} (one run for each member, --seed S), then python -m core soup {' '.join(kept)} --out DIR_SOUP"
 
 
 def beyond_section(root: Path) -> str:
