@@ -73,7 +73,8 @@ def chromium_cpu() -> dict[str, float]:
     return out
 
 
-STAGES = "() => ({...window.__liveDevice.timing})"
+# a viewer's frames read so far and its stage times, in one call
+READOUT = "() => ({processed: window.__liveDevice.processed, ...window.__liveDevice.timing})"
 
 
 def stage_means(before: dict, after: dict) -> dict[str, float]:
@@ -163,10 +164,10 @@ def measure(browsers: list, url: str, server_pid: int, mode: str, seconds: float
         started = [start_viewer(c, url, mode) for c in contexts]
         time.sleep(3)  # every viewer streaming for a while
         cpu0, t0, browser0 = cpu_seconds(server_pid), time.time(), chromium_cpu()
-        counts0, times, rates, server_ms = [], [[] for _ in started], [[] for _ in started], []
-        stages0 = [frame.evaluate(STAGES) if frame else None for _, frame in started]
-        for _, frame in started:
-            counts0.append(frame.evaluate("() => window.__liveDevice.processed") if frame else None)
+        times: list[list[float]] = [[] for _ in started]
+        rates: list[list[float]] = [[] for _ in started]
+        server_ms: list[float] = []
+        readouts0 = [frame.evaluate(READOUT) if frame else None for _, frame in started]
         seen: list[set] = [set() for _ in started]
         while time.time() - t0 < seconds:
             for i, (page, frame) in enumerate(started):
@@ -184,13 +185,13 @@ def measure(browsers: list, url: str, server_pid: int, mode: str, seconds: float
             time.sleep(0.5)
         elapsed, cpu = time.time() - t0, cpu_seconds(server_pid) - cpu0
         browser_cores = {k: round((v - browser0.get(k, 0.0)) / elapsed, 2) for k, v in chromium_cpu().items()}
-        stages = [stage_means(s0, frame.evaluate(STAGES)) for s0, (_, frame) in zip(stages0, started) if frame]
         # the frames read in the window, counted at its end (the rerun below goes on streaming)
-        counts = [frame.evaluate("() => window.__liveDevice.processed") if frame else None for _, frame in started]
+        readouts = [frame.evaluate(READOUT) if frame else None for _, frame in started]
+        stages = [stage_means(r0, r) for r0, r in zip(readouts0, readouts) if r0 is not None and r is not None]
         # then, the viewers still streaming, another visitor's page (its own CPU is not in the figure above)
         rerun = rerun_seconds(browsers[0], url)
         if mode == ON_DEVICE:
-            fps = [(n - n0) / elapsed for n, n0 in zip(counts, counts0)]
+            fps = [(r["processed"] - r0["processed"]) / elapsed for r, r0 in zip(readouts, readouts0) if r and r0]
             every = [ms for per_viewer in times for ms in per_viewer]
         else:
             fps = [float(np.median(r)) if r else 0.0 for r in rates]

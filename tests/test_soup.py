@@ -72,10 +72,10 @@ def test_the_greedy_soup_adds_a_run_only_if_validation_holds():
 
 def test_a_greedy_soup_from_the_command_line(tmp_path, face_slices, monkeypatch, capsys):
     from core.cli import main
-    from core.engine import soup
+    from core.engine import loop
     from core.runs.record import read_record
 
-    monkeypatch.setattr(soup, "load_soup_splits", lambda record, data: face_slices)
+    monkeypatch.setattr(loop, "load_data", lambda config: face_slices)
     out = tmp_path / "greedy"
     assert main(["soup", str(VOTES), str(FER2013), "--out", str(out), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)

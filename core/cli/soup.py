@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,8 @@ from ..errors import ConfigError
 
 
 def cmd_soup(args: argparse.Namespace) -> int:
-    from ..engine.soup import check_soup, load_soup_splits, make_soup
+    from ..engine.loop import load_data
+    from ..engine.soup import check_soup, make_soup
     from ..runs.data_source import run_data_source
     from ..runs.record import describe_consensus
     from .train import result_line
@@ -20,7 +22,9 @@ def cmd_soup(args: argparse.Namespace) -> int:
     if (out / "meta.json").exists():
         raise ConfigError(f"--out {out} already holds a run; choose a new folder (nothing was written)")
     first = check_soup(args.checkpoints, args.method)[0]
-    splits = load_soup_splits(first, run_data_source(first, args.data))
+    # every split whole (a member's train or test limit is not the soup's), from the data the first run names
+    data = run_data_source(first, args.data)
+    splits = load_data(replace(first.config, data=data, train_limit=None, test_limit=None))
     _, record = make_soup(args.checkpoints, splits, args.method, out)
     if args.json:
         print(json.dumps({"out": str(out), "soup": record.soup, "metrics": record.to_dict()["metrics"]}))

@@ -21,7 +21,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..data.cache import load_split
 from ..data.sources import ImageSplit
 from ..data.tasks import batch_transform, get_task
 from ..errors import ConfigError
@@ -105,11 +104,6 @@ def check_soup(folders: Sequence[str | Path], method: str) -> list[RunRecord]:
     return records
 
 
-def load_soup_splits(record: RunRecord, data: str | None) -> dict[str, ImageSplit]:
-    spec = get_task(record.task).spec
-    return {name: load_split(spec, data, name) for name in spec.splits}
-
-
 def make_soup(
     folders: Sequence[str | Path], splits: dict[str, ImageSplit], method: str = "greedy", out: str | Path | None = None
 ) -> tuple[nn.Module, RunRecord]:
@@ -117,9 +111,10 @@ def make_soup(
     a run in `out`."""
     records = check_soup(folders, method)
     t0 = time.time()
-    model, first = load_checkpoint(folders[0])
+    loaded = [load_checkpoint(f) for f in folders]
+    model, first = loaded[0]
     # copies: the scorer loads each candidate into `model`, whose own tensors the first state would otherwise be
-    states = [{k: v.detach().clone() for k, v in load_checkpoint(f)[0].state_dict().items()} for f in folders]
+    states = [{k: v.detach().clone() for k, v in m.state_dict().items()} for m, _ in loaded]
     score = _Scorer(model, first, splits["validation"])
     scores = [score(state) for state in states]
     for folder, value in zip(folders, scores):
@@ -130,23 +125,21 @@ def make_soup(
         kept = list(range(len(states)))
         trials = [{"member": i, "validation": value, "kept": True} for i, value in enumerate(scores)]
     model.load_state_dict(average_weights([states[i] for i in kept]))
-    record = _soup_record(model, first, records, splits, kept, trials, method, time.time() - t0)
+    final = held_out_metrics(model, splits, score.transform, score.mode, splits["train"])
+    record = _soup_record(first, records, splits, final, kept, trials, method, time.time() - t0)
     if out is not None:
         save_checkpoint(out, model, record)
     return model, record
 
 
-def _soup_record(model: nn.Module, first: RunRecord, records: list[RunRecord], splits: dict[str, ImageSplit],
+def _soup_record(first: RunRecord, records: list[RunRecord], splits: dict[str, ImageSplit], final: dict[str, Any],
                  kept: list[int], trials: list[dict], method: str, seconds: float) -> RunRecord:  # fmt: skip
-    mode, _ = inference_mode(model, first.config, 256)
-    final = held_out_metrics(model, splits, batch_transform(first.config), mode, splits["train"])
     members = [str(r.path) for r in records]
     soup: dict[str, Any] = {
         "method": method,
         "members": members,
         "kept": [members[i] for i in kept],
         "trials": [{**t, "member": members[t["member"]]} for t in trials],
-        "selected_on": "validation",
     }
     record = replace(
         first,

@@ -133,7 +133,7 @@ function step(_now, frame) {
       state.inFlight -= 1;
       const t = state.timing;
       Object.assign(t, { capture: t.capture + captured - started, locate: t.locate + located - captured,
-        model: t.model + performance.now() - located, frames: t.frames + 1, inModel: state.session.busyMs });
+        model: t.model + performance.now() - located, frames: t.frames + 1, inModel: state.detector.session.busyMs });
       if (state.running) show(faces, crops, started);
     })
     .catch((e) => fail(`The on-device reading stopped: ${e.message || e}`));
@@ -225,7 +225,6 @@ async function load(args) {
     return fail(`The emotion model could not be loaded in this browser (${(e && e.message) || e}): choose “On the server” above.`);
   }
   state.detector = new Detector(cv, cascade, { Tensor }, session, args.settings);
-  state.session = session;
   el("start").disabled = false;
   say("Press Start to begin. Everything stays on this device.");
 }
