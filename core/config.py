@@ -318,6 +318,18 @@ class Experiment:
         rule="a probability between 0 and 1",
         help="fer: random erasing probability (default 0)",
     )
+    # FixRes (Touvron et al., 2019): training crops show faces larger than a whole-face view; evaluating on the
+    # centre brings the apparent size back to what the network learned
+    eval_crop: float = setting(
+        1.0,
+        flag="--eval-crop",
+        tasks=("fer",),
+        low=0.5,
+        high=1,
+        rule="between 0.5 and 1",
+        help="fer: evaluation, calibration and the webcam see the centre of each face, this share of its side "
+        "(default 1, the whole face)",
+    )
     dropout: float | None = setting(
         None,
         flag="--dropout",

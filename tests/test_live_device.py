@@ -21,7 +21,8 @@ from tests.fake_camera import face_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 FRONTEND = ROOT / "ui" / "live_device" / "frontend"
-DEFAULT = ROOT / "checkpoints" / "beyond" / "fer" / "mobilenet_v2-tuned-ferplus-votes-96px-s0"
+# the webcam default; it sees the centre of each face (--eval-crop 0.95), so the browser's crop is checked too
+DEFAULT = ROOT / "checkpoints" / "beyond" / "fer" / "mobilenet_v2-tuned-ferplus-votes-96px-s3"
 
 
 def node(script: str, job: dict) -> object:
@@ -72,6 +73,7 @@ def frames_with_faces(fer_data) -> list[np.ndarray]:
 @pytest.mark.slow
 def test_the_browsers_pipeline_reads_every_frame_as_the_server_does(fer_data):
     detector = EmotionDetector(DEFAULT)
+    assert on_device.settings(detector)["crop_margin"] == 1  # 0.95 of 48 pixels: one off each edge
     model = on_device.model_file(detector)
     assert model is not None and model.is_file()
     frames = frames_with_faces(fer_data)

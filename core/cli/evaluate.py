@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -36,6 +37,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     config = record.config
     if args.tta != "none" and config.task != "fer":
         raise ConfigError(f"--tta is for emotion (fer) models; {args.checkpoint} is a {config.task} model")
+    if args.eval_crop is not None:
+        config = _with_eval_crop(args, config)
     if args.photos:
         return _evaluate_photos(args, config.task)
     spec = get_task(config.task).spec
@@ -77,7 +80,7 @@ def _evaluate_ensemble(args: argparse.Namespace) -> int:
     from ..inference.ensemble import check_members, mean_probabilities
 
     alone = {"--record-unseen": args.record_unseen, "--record-tta": args.record_tta, "--photos": args.photos,
-             "--in-frames": args.in_frames}  # fmt: skip
+             "--in-frames": args.in_frames, "--eval-crop": args.eval_crop is not None}  # fmt: skip
     refused = [flag for flag, value in alone.items() if value]
     if refused:
         raise ConfigError(f"{refused[0]} is for one run; give one run folder, not {len(args.checkpoint)}")
@@ -102,6 +105,17 @@ def _evaluate_ensemble(args: argparse.Namespace) -> int:
           f"[{args.split}: {split.origin}, n={metrics['n']}{views}]")  # fmt: skip
     _print_metrics(metrics)
     return 0
+
+
+def _with_eval_crop(args: argparse.Namespace, config: Any) -> Any:
+    """The run's recipe with another evaluation crop (checked as --eval-crop is checked when training)."""
+    if config.task != "fer":
+        raise ConfigError(f"--eval-crop is for emotion (fer) models; {args.checkpoint} is a {config.task} model")
+    used = [flag for flag, on in (("--record-unseen", args.record_unseen), ("--record-tta", args.record_tta),
+                                  ("--photos", args.photos), ("--in-frames", args.in_frames)) if on]  # fmt: skip
+    if used:
+        raise ConfigError(f"--eval-crop tries a view on a split; {used[0]} reads the run as it was trained")
+    return dataclasses.replace(config, eval_crop=args.eval_crop)
 
 
 def _train_for_unseen(spec: Any, data: str | None, split: str) -> Any:
@@ -228,6 +242,11 @@ def register(sub: Any) -> None:
     ev_options.add_argument(
         "--record-tta", action="store_true",
         help="store this split's --tta accuracy in the checkpoint's meta.json (shown in the README's tables)",
+    )  # fmt: skip
+    ev_options.add_argument(
+        "--eval-crop", type=float, metavar="SHARE",
+        help="fer: see the centre of each face, this share of its side, instead of the run's own view (to choose "
+        "a train --eval-crop on the validation split; not with --record-unseen or --record-tta)",
     )  # fmt: skip
     ev_options.add_argument(
         "--in-frames", type=int, metavar="N",

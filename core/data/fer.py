@@ -43,6 +43,7 @@ def preprocessing(config: Experiment) -> dict[str, Any]:
     return {
         "decoded_size": SPEC.image_size,
         "image_size": config.img_size,
+        "eval_crop": config.eval_crop,  # the centre share of the face's side the model sees (1: all of it)
         "input": "N x 1 x size x size in [0, 1]",
         "grayscale_to_rgb": "repeat, inside the first conv (core.models.backbones.GrayToRGBConv)",
         "mean": IMAGENET_MEAN,

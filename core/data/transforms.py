@@ -54,11 +54,25 @@ class LetterTransform:
         return self._finish(images)
 
 
-def preprocess_faces(images: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 face crops (N x 1 x h x w) -> the model's input: resized to size x size, scaled to [0, 1].
-    The evaluation path of training and the live webcam both use exactly this. (Repeating to 3 channels and
-    ImageNet normalisation happen exactly inside the model's first conv: core.backbones.GrayToRGBConv.)"""
-    return resize_faces(images.float().div_(255.0), size)
+def preprocess_faces(images: torch.Tensor, size: int, crop: float = 1.0) -> torch.Tensor:
+    """uint8 face crops (N x 1 x h x w) -> the model's input: the centre `crop` share of each side (`centre_crop`),
+    resized to size x size, scaled to [0, 1]. The evaluation path of training and the live webcam both use exactly
+    this. (Repeating to 3 channels and ImageNet normalisation happen exactly inside the model's first conv:
+    core.backbones.GrayToRGBConv.)"""
+    return resize_faces(centre_crop(images, crop).float().div_(255.0), size)
+
+
+def crop_margin(side: int, crop: float) -> int:
+    """The pixels `centre_crop` cuts from each edge of a side: the same on both edges, so a centre crop of a mirror
+    image is the mirror image of the centre crop (flip averaging sees the same face either way)."""
+    return int(math.floor(side * (1 - crop) / 2 + 0.5))
+
+
+def centre_crop(images: torch.Tensor, crop: float) -> torch.Tensor:
+    """The centre of N x 1 x h x w images, `crop_margin` pixels in from every edge (a view; 1 keeps them whole)."""
+    h, w = images.shape[-2:]
+    my, mx = crop_margin(h, crop), crop_margin(w, crop)
+    return images[..., my : h - my, mx : w - mx] if my or mx else images
 
 
 def resize_faces(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -69,7 +83,8 @@ def resize_faces(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 class FaceTransform:
-    """FER: random crop + flip (+ rotation, erasing) as one affine resampling of the whole batch."""
+    """FER: random crop + flip (+ rotation, erasing) as one affine resampling of the whole batch; evaluation sees
+    the centre `eval_crop` of each face."""
 
     def __init__(self, config: Experiment):
         self.size = config.image_size
@@ -77,6 +92,7 @@ class FaceTransform:
         self.flip = config.flip
         self.rotation = config.rotation
         self.erasing = config.erasing
+        self.crop = config.eval_crop
 
     def train(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         n = images.shape[0]
@@ -118,7 +134,7 @@ class FaceTransform:
         return x.masked_fill(mask[:, None], ERASE_VALUE)
 
     def eval(self, images: torch.Tensor) -> torch.Tensor:
-        return preprocess_faces(images, self.size)
+        return preprocess_faces(images, self.size, self.crop)
 
 
 BatchTransform = LetterTransform | FaceTransform

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..config import EXPLAIN_METHODS
 from ..data.permutation import permute_pixels
-from ..data.transforms import BatchTransform, LetterTransform, resize_faces
+from ..data.transforms import BatchTransform, LetterTransform, centre_crop, crop_margin, resize_faces
 from ..errors import ConfigError
 
 METHODS = EXPLAIN_METHODS
@@ -27,20 +28,30 @@ METHODS = EXPLAIN_METHODS
 
 class OnOwnGrid(nn.Module):
     """The model applied to the image as the user sees it (scaled to [0, 1]): the task's own evaluation
-    transform after that (the letter's fixed permutation, the face's resize) is part of the explained function."""
+    transform after that (the letter's fixed permutation, the face's centre crop and resize) is part of the
+    explained function."""
 
     def __init__(self, model: nn.Module, transform: BatchTransform):
         super().__init__()
         self.model = model
         self.perm = transform.perm if isinstance(transform, LetterTransform) else None
         self.size = None if isinstance(transform, LetterTransform) else transform.size
+        self.crop = 1.0 if isinstance(transform, LetterTransform) else transform.crop
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.perm is not None:
             x = permute_pixels(x, self.perm)
-        elif self.size is not None:
-            x = resize_faces(x, self.size)  # exactly as preprocess_faces, on float pixels (gradients flow)
+        elif self.size is not None:  # exactly as preprocess_faces, on float pixels (gradients flow)
+            x = resize_faces(centre_crop(x, self.crop), self.size)
         return self.model(x)
+
+    def on_grid(self, cam: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+        """A Grad-CAM map (the last stage's grid) on the image's grid of `shape`: stretched over the centre the
+        model sees, zero on the edges its crop leaves out."""
+        h, w = shape[-2:]
+        my, mx = crop_margin(h, self.crop), crop_margin(w, self.crop)
+        maps = F.interpolate(cam, size=(h - 2 * my, w - 2 * mx), mode="bilinear", align_corners=False)
+        return F.pad(maps, (mx, mx, my, my))
 
 
 def last_stage(model: nn.Module) -> nn.Module:
@@ -69,7 +80,7 @@ def attribute(
     """Maps for uint8 images (N x 1 x H x W at the decoded size), explaining `targets` (default: the predicted
     class). Values are relevance magnitudes, so maps of different models compare on one scale after
     normalising each to sum 1."""
-    from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Occlusion, Saliency
+    from captum.attr import IntegratedGradients, LayerGradCam, Occlusion, Saliency
 
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -101,7 +112,7 @@ def attribute(
                                         ).clamp(min=0)  # fmt: skip
     else:
         cam = LayerGradCam(net, last_stage(model)).attribute(x, target=target, relu_attributions=True)
-        maps = LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), interpolate_mode="bilinear")
+        maps = net.on_grid(cam, x.shape)
     return Attribution(maps.detach()[:, 0].numpy(), probs.numpy(), target.numpy())
 
 
@@ -213,13 +224,11 @@ class FaceCam:
         """A new map for this face crop (decoded size) explaining `label`, if one is due; True when made."""
         if now - self._last < self.interval:
             return False
-        from captum.attr import LayerAttribution
-
         self._last = now
         x = torch.from_numpy(np.array(crop_u8, dtype=np.float32))[None, None] / 255.0
         target = self.classes.index(label)
         cam = self.cam.attribute(x.requires_grad_(True), target=target, relu_attributions=True)
-        cam = LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), interpolate_mode="bilinear")[0, 0].detach()
+        cam = self.net.on_grid(cam, x.shape)[0, 0].detach()
         top = float(cam.max())
         self.heat = np.zeros(cam.shape, np.uint8) if top <= 0 else (255 * cam / top).numpy().astype(np.uint8)
         return True

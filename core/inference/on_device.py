@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..data.transforms import crop_margin
 from .emotions import EmotionDetector
 from .faces import CASCADE_FILE, HaarCascade
 
@@ -21,6 +22,7 @@ def settings(detector: EmotionDetector) -> dict[str, Any]:
         "classes": list(detector.classes),
         "decoded_size": detector.decoded_size,
         "image_size": detector.config.image_size,
+        "crop_margin": crop_margin(detector.decoded_size, detector.config.eval_crop),
         "margin": detector.framing.margin,
         "shift_y": detector.framing.shift_y,
         "threshold": detector.threshold,

@@ -2,8 +2,8 @@
 
 `flip`: the face and its mirror image (2 views). `ten-crop`: the four corner crops and the centre crop, each
 keeping TEN_CROP_SHARE of the side (the share the training crops keep on average), and their mirror images
-(10 views), each resized to the model's input as a whole face is. The published FER-2013 figures of 73 % and more
-are ten-crop figures; a single crop is what the webcam runs.
+(10 views), each then prepared as a whole face is (the run's evaluation transform: its `eval_crop`, the resize).
+The published FER-2013 figures of 73 % and more are ten-crop figures; a single crop is what the webcam runs.
 """
 
 from __future__ import annotations

@@ -25,11 +25,11 @@ export class Detector {
   // Probabilities for 48 x 48 faces, in one forward pass (with their mirror images where calibration says so).
   async classify(faces) {
     if (!faces.length) return [];
-    const { decoded_size: decoded, image_size: size, calibration } = this.settings;
+    const { decoded_size: decoded, image_size: size, calibration, crop_margin: margin = 0 } = this.settings;
     const flip = Boolean(calibration && calibration.flip);
     const views = flip ? [...faces.map((f) => [f, false]), ...faces.map((f) => [f, true])] : faces.map((f) => [f, false]);
     const input = new Float32Array(views.length * size * size);
-    views.forEach(([face, mirrored], i) => input.set(modelInput(face, decoded, size, mirrored), i * size * size));
+    views.forEach(([face, mirrored], i) => input.set(modelInput(face, decoded, size, mirrored, margin), i * size * size));
     const tensor = new this.ort.Tensor("float32", input, [views.length, 1, size, size]);
     const output = await this.session.run({ x: tensor });
     const logits = output.logits.data;

@@ -150,23 +150,27 @@ export class FaceTracker {
   }
 }
 
-// core.data.transforms.preprocess_faces on a 48 x 48 uint8 face: scaled to [0, 1] and resized to `size` the way
-// torch's F.interpolate(mode="bilinear", align_corners=False) enlarges (the webcam models enlarge 48 -> 96).
-export function modelInput(face, decoded, size, mirrored = false) {
+// core.data.transforms.preprocess_faces on a 48 x 48 uint8 face: its centre (`margin` pixels in from every edge,
+// core.data.transforms.centre_crop) scaled to [0, 1] and resized to `size` the way torch's
+// F.interpolate(mode="bilinear", align_corners=False) enlarges (the webcam models enlarge 48 -> 96). `mirrored`
+// reads the face's mirror image, as the server flips the whole face before its crop.
+export function modelInput(face, decoded, size, mirrored = false, margin = 0) {
   const out = new Float32Array(size * size);
-  const scale = decoded / size;
+  const side = decoded - 2 * margin;
+  const scale = side / size;
   const src = (i) => Math.max(0, (i + 0.5) * scale - 0.5);
+  const column = (xx) => (mirrored ? decoded - 1 - margin - xx : margin + xx);
   for (let y = 0; y < size; y++) {
     const sy = src(y);
     const y0 = Math.floor(sy);
-    const y1 = Math.min(y0 + 1, decoded - 1);
+    const y1 = Math.min(y0 + 1, side - 1);
     const ly = sy - y0;
     for (let x = 0; x < size; x++) {
       const sx = src(x);
       const x0 = Math.floor(sx);
-      const x1 = Math.min(x0 + 1, decoded - 1);
+      const x1 = Math.min(x0 + 1, side - 1);
       const lx = sx - x0;
-      const at = (yy, xx) => face[yy * decoded + (mirrored ? decoded - 1 - xx : xx)] / 255;
+      const at = (yy, xx) => face[(margin + yy) * decoded + column(xx)] / 255;
       out[y * size + x] = (1 - ly) * ((1 - lx) * at(y0, x0) + lx * at(y0, x1)) + ly * ((1 - lx) * at(y1, x0) + lx * at(y1, x1));
     }
   }
