@@ -11,7 +11,7 @@ from core.cli import main
 from core.config import Experiment
 from core.data.tasks import batch_transform
 from core.data.transforms import FaceTransform, centre_crop, crop_margin, resize_faces
-from core.inference.explain import OnOwnGrid
+from core.inference.explain import OnOwnGrid, region_area
 from core.inference.modes import FP32
 from core.inference.runtime import predict_logits
 from core.runs.checkpoint import load_checkpoint
@@ -107,3 +107,30 @@ def test_a_run_trained_with_a_crop_is_recorded_as_it_sees_faces(fer_dir, capsys)
     assert main([*args, "--eval-crop", "1"]) == 0
     whole = json.loads(capsys.readouterr().out)
     assert whole["ferplus"]["majority_accuracy"] != now["ferplus"]["majority_accuracy"]
+
+
+def test_the_model_card_flat_maps_and_soups_know_the_crop(tmp_path, capsys):
+    """The card says what of a face the model sees; a map flat over that part is the explanations' baseline; a soup
+    refuses runs that see faces differently (one line, nothing written)."""
+    import numpy as np
+
+    from core.inference.explain import FACE_REGIONS, region_shares
+    from core.runs.record import read_record
+    from core.study.model_card import model_card
+    from tests.conftest import ROOT
+
+    runs = ROOT / "checkpoints" / "beyond" / "fer"
+    cropped = runs / "mobilenet_v2-tuned-ferplus-votes-96px-s3"
+    whole = runs / "mobilenet_v2-tuned-ferplus-votes-96px-s0"
+    assert "the centre 46 of each 48 px side, `--eval-crop 0.95`" in model_card(read_record(cropped))
+    assert "the centre" not in model_card(read_record(whole))
+    flat = np.zeros((1, 48, 48))
+    flat[:, 1:47, 1:47] = 1  # relevance spread evenly over what a 0.95 crop sees
+    shares = region_shares(flat, FACE_REGIONS, side=48)
+    for name, box in FACE_REGIONS.items():
+        assert shares[name][0] == pytest.approx(region_area(box, crop=0.95))
+        assert region_area(box, crop=0.95) > region_area(box)
+    out = tmp_path / "soup"
+    assert main(["soup", str(whole), str(cropped), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--eval-crop" in err and err.count("\n") == 0 and not out.exists(), err

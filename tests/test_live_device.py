@@ -11,9 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+from core.config import Experiment
 from core.data.images import fit_square
+from core.data.transforms import FaceTransform, crop_margin
 from core.inference import on_device
 from core.inference.emotions import EmotionDetector
 from core.inference.faces import square_box, to_gray
@@ -34,9 +37,10 @@ def node(script: str, job: dict) -> object:
     return json.loads(out.stdout)
 
 
-def test_the_browsers_resampling_and_crop_are_the_servers(fer_data):
+def test_the_browsers_resampling_crops_and_model_input_are_the_servers(fer_data):
     """Real faces (and random pixels) of every size and shape fitted to 48 x 48 as Pillow does it, Python's
-    rounding, and the square crop around a face: the same numbers, not close ones."""
+    rounding, and the square crop around a face: the same numbers, not close ones; and the model's input made from
+    a face (its centre crop, mirrored or not, enlarged) the same as torch's within float rounding."""
     rng = np.random.default_rng(0)
     faces = fer_data["test"].images[:, 0].numpy()
     grays = []
@@ -53,7 +57,18 @@ def test_the_browsers_resampling_and_crop_are_the_servers(fer_data):
         "round": halves,
         "square": [{"box": b, "frameH": 480, "frameW": 640, "margin": 1.03, "shiftY": 0.0} for b in boxes],
     }
+    # the model's input: the centre crop of a face (or of its mirror image) enlarged as torch enlarges it
+    inputs = [(faces[40 + k], size, mirrored, crop) for k, (size, mirrored, crop) in enumerate(
+        (s, m, c) for s in (48, 96, 112) for m in (False, True) for c in (1.0, 0.95, 0.9, 0.77))]  # fmt: skip
+    job["input"] = [{"face": f.ravel().tolist(), "decoded": 48, "size": s, "mirrored": m,
+                     "margin": crop_margin(48, c)} for f, s, m, c in inputs]  # fmt: skip
     out = node("test/preprocess_cli.mjs", job)
+    for (face, size, mirrored, crop), js in zip(inputs, out["input"], strict=True):
+        batch = torch.from_numpy(face)[None, None]
+        torch_input = FaceTransform(Experiment(task="fer", img_size=size, eval_crop=crop)).eval(
+            batch.flip(-1) if mirrored else batch
+        )  # the server flips the whole face, then its transform crops and resizes
+        assert np.abs(torch_input.numpy().ravel() - np.array(js)).max() < 1e-5, (size, mirrored, crop)
     assert all(fit_square(g, 48).ravel().tolist() == js for g, js in zip(grays, out["fit"]))
     assert out["round"] == [round(v) for v in halves]
     assert out["square"] == [list(square_box(tuple(b), (480, 640), 1.03, 0.0)) for b in boxes]

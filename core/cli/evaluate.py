@@ -79,8 +79,7 @@ def _evaluate_ensemble(args: argparse.Namespace) -> int:
     from ..engine.loop import split_metrics
     from ..inference.ensemble import check_members, mean_probabilities
 
-    alone = {"--record-unseen": args.record_unseen, "--record-tta": args.record_tta, "--photos": args.photos,
-             "--in-frames": args.in_frames, "--eval-crop": args.eval_crop is not None}  # fmt: skip
+    alone = {**_as_trained(args), "--eval-crop": args.eval_crop is not None}
     refused = [flag for flag, value in alone.items() if value]
     if refused:
         raise ConfigError(f"{refused[0]} is for one run; give one run folder, not {len(args.checkpoint)}")
@@ -107,12 +106,17 @@ def _evaluate_ensemble(args: argparse.Namespace) -> int:
     return 0
 
 
+def _as_trained(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags that read one run as it was trained (recording into it, or through its webcam pipeline)."""
+    return {"--record-unseen": args.record_unseen, "--record-tta": args.record_tta, "--photos": args.photos,
+            "--in-frames": args.in_frames}  # fmt: skip
+
+
 def _with_eval_crop(args: argparse.Namespace, config: Any) -> Any:
     """The run's recipe with another evaluation crop (checked as --eval-crop is checked when training)."""
     if config.task != "fer":
         raise ConfigError(f"--eval-crop is for emotion (fer) models; {args.checkpoint} is a {config.task} model")
-    used = [flag for flag, on in (("--record-unseen", args.record_unseen), ("--record-tta", args.record_tta),
-                                  ("--photos", args.photos), ("--in-frames", args.in_frames)) if on]  # fmt: skip
+    used = [flag for flag, on in _as_trained(args).items() if on]
     if used:
         raise ConfigError(f"--eval-crop tries a view on a split; {used[0]} reads the run as it was trained")
     return dataclasses.replace(config, eval_crop=args.eval_crop)

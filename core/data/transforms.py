@@ -2,7 +2,7 @@
 inputs, on whole batches.
 
 Nothing here works per PIL image: augmentation and resizing are one tensor op per batch, so the same code
-serves training, evaluation and the webcam (which calls `preprocess_faces`).
+serves training, evaluation and the webcam (`FaceTransform.eval`, i.e. `preprocess_faces` with the run's crop).
 """
 
 from __future__ import annotations

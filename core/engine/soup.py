@@ -60,6 +60,9 @@ def _members(folders: Sequence[str | Path]) -> list[RunRecord]:
         if (record.config.model, record.config.img_size) != (first.model, first.img_size):
             raise ConfigError(f"{folder} is a {record.config.model} at {record.config.img_size} px; the first run is "
                               f"a {first.model} at {first.img_size} px: only one network can be averaged")  # fmt: skip
+        if record.config.eval_crop != first.eval_crop:
+            raise ConfigError(f"{folder} sees {record.config.eval_crop:g} of each face (--eval-crop); the first run "
+                              f"sees {first.eval_crop:g}: a soup is scored and served with one view")  # fmt: skip
     return records
 
 

@@ -198,10 +198,12 @@ def region_shares(maps: np.ndarray, regions: dict[str, tuple[int, int, int, int]
     return out
 
 
-def region_area(region: tuple[int, int, int, int], side: int = 48) -> float:
-    """The share of the face a region covers: what a map that is flat everywhere would put there."""
-    top, bottom, left, right = region
-    return (bottom - top) * (right - left) / side**2
+def region_area(region: tuple[int, int, int, int], side: int = 48, crop: float = 1.0) -> float:
+    """The share of what the model sees (the face's centre `crop`, `centre_crop`) that a region covers: what a
+    map that is flat over it would put there."""
+    margin = crop_margin(side, crop)
+    top, bottom, left, right = (min(max(v, margin), side - margin) for v in region)
+    return (bottom - top) * (right - left) / (side - 2 * margin) ** 2
 
 
 class FaceCam:

@@ -107,7 +107,7 @@ def class_maps(
         "n": count,
         "source": split.source,
         "regions": {name: list(box) for name, box in FACE_REGIONS.items()},
-        "area": {name: region_area(box) for name, box in FACE_REGIONS.items()},
+        "area": {name: region_area(box, crop=record.config.eval_crop) for name, box in FACE_REGIONS.items()},
         "classes": classes,
     }
 

@@ -64,6 +64,15 @@ def class_notes(m: SplitMetrics) -> list[str]:
     return notes
 
 
+def _seen(crop: float, side: int = 48) -> str:
+    """What of a face the model sees, when it is not the whole face (`--eval-crop`)."""
+    if crop >= 1:
+        return ""
+    from ..data.transforms import crop_margin
+
+    return f" (the centre {side - 2 * crop_margin(side, crop)} of each {side} px side, `--eval-crop {crop:g}`)"
+
+
 def model_card(record: RunRecord) -> str:
     """The card as Markdown."""
     c = record.config
@@ -77,7 +86,8 @@ def model_card(record: RunRecord) -> str:
         start = "ImageNet weights" if (c.pretrained or c.weights) else "random weights (from scratch)"
         start = f"the trained weights of `{c.init_from}` (a fine-tune)" if c.init_from else start
         frozen = f", frozen up to {c.freeze}" if c.freeze != "none" else ""
-        lines.append(f"**Input:** grayscale faces resized to {c.image_size} px; started from {start}{frozen}.")
+        lines.append(f"**Input:** grayscale faces{_seen(c.eval_crop)} resized to {c.image_size} px; started from "
+                     f"{start}{frozen}.")  # fmt: skip
     sizes = ", ".join(f"{name} {n:,}" for name, n in record.data.sizes.items())
     lines += ["", "## Data", f"Source `{portable(record.data.source)}`; images per split: {sizes}."]
     for split, origin in record.data.splits.items():
