@@ -51,6 +51,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 EXPLAIN_METHODS = ("saliency", "integrated-gradients", "occlusion", "gradcam")  # core.inference.explain (Captum)
 MEMORY_FORMATS = ("auto", "nchw", "channels-last")
 TTA_METHODS = ("none", "flip", "ten-crop")  # test-time augmentation of faces (core.inference.tta)
+SOUP_METHODS = ("greedy", "uniform")  # weight soups (core.engine.soup)
 # Upper bounds that keep a typo from allocating gigabytes (a CNN batch of 4,000 used 3 GB).
 MAX_BATCH_SIZE = 1024
 MAX_EPOCHS = 1000

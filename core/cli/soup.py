@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..config import SOUP_METHODS
 from ..errors import ConfigError
 
 
@@ -44,7 +45,7 @@ def register(sub: Any) -> None:
     soup = sub.add_parser("soup", help="average the weights of runs fine-tuned from one start (a weight soup)")
     soup.add_argument("checkpoints", nargs="+", metavar="RUN", help="run folders of one network (two or more)")
     soup.add_argument("--out", required=True, help="the new run's folder")
-    soup.add_argument("--method", choices=("greedy", "uniform"), default="greedy",
+    soup.add_argument("--method", choices=SOUP_METHODS, default="greedy",
                       help="greedy (default): runs in order of validation score, each kept only if the soup's "
                            "validation score does not fall; uniform: all of them")  # fmt: skip
     soup.add_argument("--data", help="data source (default: the one the first run was trained on)")

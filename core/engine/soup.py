@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..config import SOUP_METHODS
 from ..data.sources import ImageSplit
 from ..data.tasks import batch_transform, get_task
 from ..errors import ConfigError
@@ -33,7 +34,7 @@ from .loop import checked_metrics, data_info, evaluate, held_out_metrics, select
 
 log = logging.getLogger(__name__)
 
-METHODS = ("greedy", "uniform")
+METHODS = SOUP_METHODS
 
 
 def average_weights(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..config import TTA_METHODS
+from ..data.transforms import centre_crop, crop_margin
 from .modes import Mode
 from .runtime import predict_logits
 
@@ -23,12 +24,13 @@ BATCH = 32
 
 
 def crops(images: torch.Tensor, share: float = TEN_CROP_SHARE) -> list[torch.Tensor]:
-    """The four corner crops and the centre crop of N x 1 x h x w images (views, not copies)."""
+    """The four corner crops and the centre crop of N x 1 x h x w images (views, not copies), each the size of
+    `centre_crop`'s at this share."""
     h, w = images.shape[-2:]
-    ch, cw = round(h * share), round(w * share)
-    top, left = (h - ch) // 2, (w - cw) // 2
-    corners = [(0, 0), (0, w - cw), (h - ch, 0), (h - ch, w - cw), (top, left)]
-    return [images[..., y : y + ch, x : x + cw] for y, x in corners]
+    top, left = crop_margin(h, share), crop_margin(w, share)
+    ch, cw = h - 2 * top, w - 2 * left
+    corners = [(0, 0), (0, w - cw), (h - ch, 0), (h - ch, w - cw)]
+    return [images[..., y : y + ch, x : x + cw] for y, x in corners] + [centre_crop(images, share)]
 
 
 View = Callable[[torch.Tensor], torch.Tensor]
